@@ -1,0 +1,301 @@
+"""The client protocol every backend speaks, and the machinery they share.
+
+A backend only has to turn an OpenAI-shaped Chat Completions request dict into an OpenAI-shaped response
+dict (:meth:`BaseClient._send`) and raise the project's :mod:`mallm_gan.errors` types when that fails.
+Everything else, bounded concurrency, timeouts, retries with backoff (honouring ``Retry-After``), the
+response cache, the structured-output capability switch, usage accounting and budgets, lives here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ..errors import LLMError, LLMTransportError, ParseError
+from .cache import ResponseCache, request_key
+from .usage import UsageTracker
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, str]
+CachePolicy = Literal["auto", "on", "off"]
+StructuredMode = Literal["json_schema", "json_object", "none"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    text: str
+    finish_reason: str | None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answer (``n`` choices) with its usage."""
+
+    choices: tuple[Choice, ...]
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    request_id: str | None = None
+    cached: bool = False
+    seconds: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return self.choices[0].text if self.choices else ""
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.choices[0].finish_reason if self.choices else None
+
+    @property
+    def texts(self) -> list[str]:
+        return [c.text for c in self.choices]
+
+
+@runtime_checkable
+class LLMClient(Protocol):
+    """What the roles (generator, optimizer) need of a language model."""
+
+    model: str
+    usage: UsageTracker
+
+    @property
+    def supports_json_schema(self) -> bool: ...
+
+    @property
+    def is_local(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+    async def complete(
+        self,
+        messages: list[Message],
+        *,
+        role: str = "default",
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        json_schema: dict[str, Any] | None = None,
+        seed: int | None = None,
+        n: int = 1,
+    ) -> Completion: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with full jitter; ``Retry-After`` wins when the server gives it."""
+
+    max_retries: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None and retry_after >= 0:
+            return min(retry_after, self.max_retry_after)
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+@dataclass
+class BaseClient:
+    """Shared implementation of :class:`LLMClient`; subclasses implement :meth:`_send`.
+
+    Args:
+        model: Model or deployment name sent to the backend.
+        max_concurrency: Requests in flight at most (a semaphore).
+        timeout: Seconds one request may take before it counts as a transport failure.
+        retry: Backoff policy for transient failures (transport, 429, 5xx).
+        structured: How a JSON schema is passed: ``json_schema`` response format, ``json_object`` (JSON
+            mode; the schema stays in the prompt) or ``none`` (plain prompting).
+        cache: Optional on-disk response cache.
+        cache_policy: ``auto`` caches only reproducible requests (temperature 0 or a seed), ``on`` caches
+            all, ``off`` none.
+        usage: Shared usage tracker (and budget).
+    """
+
+    model: str
+    max_concurrency: int = 16
+    timeout: float = 120.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    structured: StructuredMode = "json_schema"
+    cache: ResponseCache | None = None
+    cache_policy: CachePolicy = "auto"
+    usage: UsageTracker = field(default_factory=UsageTracker)
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
+        self._semaphores: dict[int, asyncio.Semaphore] = {}
+
+    # -- capabilities -------------------------------------------------------------------------------
+    @property
+    def supports_json_schema(self) -> bool:
+        return self.structured == "json_schema"
+
+    @property
+    def is_local(self) -> bool:
+        """True when rows sent to this client never leave the machine (in-process or localhost)."""
+        return False
+
+    @property
+    def endpoint(self) -> str:
+        return self.model
+
+    def describe(self) -> str:
+        return f"{type(self).__name__}({self.model})"
+
+    # -- the one thing a backend implements -----------------------------------------------------------
+    async def _send(self, request: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        return None
+
+    # -- shared machinery ---------------------------------------------------------------------------
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        sem = self._semaphores.get(id(loop))
+        if sem is None:
+            sem = asyncio.Semaphore(self.max_concurrency)
+            self._semaphores = {id(loop): sem}
+        return sem
+
+    def build_request(
+        self,
+        messages: list[Message],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        json_schema: dict[str, Any] | None = None,
+        seed: int | None = None,
+        n: int = 1,
+    ) -> dict[str, Any]:
+        """The OpenAI Chat Completions request dict (no model, no credentials)."""
+        request: dict[str, Any] = {"messages": [dict(m) for m in messages]}
+        if temperature is not None:
+            request["temperature"] = temperature
+        if max_tokens is not None:
+            request["max_tokens"] = max_tokens
+        if seed is not None:
+            request["seed"] = int(seed)
+        if n != 1:
+            request["n"] = int(n)
+        if json_schema is not None:
+            if self.structured == "json_schema":
+                request["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": json_schema.get("title", "answer").replace(" ", "_")[:64],
+                        "schema": json_schema,
+                        "strict": False,
+                    },
+                }
+            elif self.structured == "json_object":
+                request["response_format"] = {"type": "json_object"}
+        return request
+
+    def _use_cache(self, request: dict[str, Any]) -> bool:
+        if self.cache is None or self.cache_policy == "off":
+            return False
+        if self.cache_policy == "on":
+            return True
+        return request.get("temperature", 1.0) == 0 or "seed" in request
+
+    async def complete(
+        self,
+        messages: list[Message],
+        *,
+        role: str = "default",
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        json_schema: dict[str, Any] | None = None,
+        seed: int | None = None,
+        n: int = 1,
+    ) -> Completion:
+        """Send one chat request (with retries) and return its answer.
+
+        Raises:
+            LLMError: a subclass naming status, model, request id and endpoint, after retries of
+                transient failures are exhausted, or at once for permanent ones.
+            BudgetExceededError: the usage budget would be exceeded by this call.
+        """
+        request = self.build_request(
+            messages, temperature=temperature, max_tokens=max_tokens, json_schema=json_schema,
+            seed=seed, n=n,
+        )
+        use_cache = self._use_cache(request)
+        key = request_key(self.model, request) if use_cache else ""
+        if use_cache:
+            assert self.cache is not None
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.usage.record(role, cached=True)
+                return self._to_completion(hit, cached=True, seconds=0.0)
+
+        async with self._semaphore():
+            attempt = 0
+            while True:
+                self.usage.check_budget()
+                started = time.perf_counter()
+                try:
+                    response = await asyncio.wait_for(self._send(dict(request)), timeout=self.timeout)
+                except TimeoutError:
+                    err: LLMError = LLMTransportError(
+                        f"no answer from {self.endpoint} within {self.timeout:g} s (timeout)",
+                        model=self.model, endpoint=self.endpoint,
+                    )
+                except LLMError as exc:
+                    err = exc
+                else:
+                    seconds = time.perf_counter() - started
+                    completion = self._to_completion(response, cached=False, seconds=seconds)
+                    self.usage.record(
+                        role, prompt_tokens=completion.prompt_tokens,
+                        completion_tokens=completion.completion_tokens, seconds=seconds, retries=attempt,
+                    )
+                    if use_cache and all(c.finish_reason != "error" for c in completion.choices):
+                        assert self.cache is not None
+                        self.cache.put(key, self.model, response)
+                    return completion
+                seconds = time.perf_counter() - started
+                if not err.transient or attempt >= self.retry.max_retries:
+                    # a failed call was still sent: it counts as a call (and against the budget)
+                    self.usage.record(role, seconds=seconds, retries=attempt, failed=True)
+                    if err.transient:
+                        err.message = f"{err.message} (gave up after {attempt + 1} attempts)"
+                        err.args = (err.message,)
+                    raise err
+                delay = self.retry.delay(attempt, getattr(err, "retry_after", None))
+                log.warning("LLM call failed (%s); retry %d in %.1f s", err.message, attempt + 1, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    def _to_completion(self, response: dict[str, Any], *, cached: bool, seconds: float) -> Completion:
+        try:
+            choices = tuple(
+                Choice(
+                    text=(c.get("message") or {}).get("content") or "",
+                    finish_reason=c.get("finish_reason"),
+                )
+                for c in sorted(response.get("choices") or [], key=lambda c: c.get("index", 0))
+            )
+        except (AttributeError, TypeError) as exc:
+            raise ParseError(f"malformed response from {self.endpoint}: {exc}") from exc
+        usage = response.get("usage") or {}
+        return Completion(
+            choices=choices,
+            model=str(response.get("model") or self.model),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            request_id=response.get("id"),
+            cached=cached,
+            seconds=seconds,
+        )

@@ -1,0 +1,148 @@
+"""Usage accounting: calls, tokens, retries, failures and time, per role (generator / optimizer)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import BudgetExceededError, ConfigError
+
+
+@dataclass
+class RoleUsage:
+    """Counters of one role."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+    failures: int = 0
+    seconds: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, other: RoleUsage) -> None:
+        for name in ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "retries", "failures"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.seconds += other.seconds
+
+
+@dataclass(frozen=True)
+class Prices:
+    """User-given prices in currency units per million tokens. No price is ever guessed."""
+
+    prompt_per_million: float
+    completion_per_million: float
+
+    @classmethod
+    def parse(cls, text: str) -> Prices:
+        """Parse ``"PROMPT,COMPLETION"`` (per million tokens), e.g. ``"2.5,10"``."""
+        try:
+            a, b = (float(x) for x in text.split(","))
+        except ValueError as exc:
+            raise ConfigError(
+                f"prices {text!r} must be 'PROMPT,COMPLETION' per million tokens, e.g. '2.5,10'"
+            ) from exc
+        if a < 0 or b < 0:
+            raise ConfigError(f"prices {text!r} must not be negative")
+        return cls(a, b)
+
+
+@dataclass
+class UsageTracker:
+    """Thread-safe usage counters with an optional budget.
+
+    Args:
+        max_calls: Stop (``BudgetExceededError``) before a call that would exceed this many calls sent.
+        max_tokens: Stop before a call once this many tokens (prompt + completion) have been used.
+        prices: Optional prices; when given, :meth:`cost` returns a figure, else ``None``.
+    """
+
+    max_calls: int | None = None
+    max_tokens: int | None = None
+    prices: Prices | None = None
+    roles: dict[str, RoleUsage] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def role(self, name: str) -> RoleUsage:
+        with self._lock:
+            return self.roles.setdefault(name, RoleUsage())
+
+    @property
+    def total(self) -> RoleUsage:
+        out = RoleUsage()
+        for usage in list(self.roles.values()):
+            out.add(usage)
+        return out
+
+    def check_budget(self) -> None:
+        """Raise :class:`BudgetExceededError` if the next call would go past the budget."""
+        total = self.total
+        if self.max_calls is not None and total.calls >= self.max_calls:
+            raise BudgetExceededError(
+                f"call budget reached: {total.calls} calls of {self.max_calls} allowed (--max-calls)",
+                calls=total.calls,
+                max_calls=self.max_calls,
+            )
+        if self.max_tokens is not None and total.total_tokens >= self.max_tokens:
+            raise BudgetExceededError(
+                f"token budget reached: {total.total_tokens} tokens of {self.max_tokens} allowed "
+                "(--max-tokens)",
+                tokens=total.total_tokens,
+                max_tokens=self.max_tokens,
+            )
+
+    def record(
+        self,
+        role: str,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        seconds: float = 0.0,
+        cached: bool = False,
+        retries: int = 0,
+        failed: bool = False,
+    ) -> None:
+        usage = self.role(role)
+        with self._lock:
+            if cached:
+                usage.cache_hits += 1
+            else:
+                usage.calls += 1
+                usage.prompt_tokens += prompt_tokens
+                usage.completion_tokens += completion_tokens
+            usage.retries += retries
+            usage.failures += int(failed)
+            usage.seconds += seconds
+
+    def cost(self) -> float | None:
+        if self.prices is None:
+            return None
+        total = self.total
+        return (
+            total.prompt_tokens * self.prices.prompt_per_million
+            + total.completion_tokens * self.prices.completion_per_million
+        ) / 1e6
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: asdict(u) for name, u in sorted(self.roles.items())}
+        out["total"] = asdict(self.total)
+        cost = self.cost()
+        if cost is not None:
+            out["cost"] = round(cost, 6)
+        return out
+
+    def load_dict(self, data: dict[str, Any]) -> None:
+        """Restore counters saved by :meth:`to_dict` (used when a run resumes)."""
+        with self._lock:
+            for name, values in data.items():
+                if name in ("total", "cost") or not isinstance(values, dict):
+                    continue
+                self.roles[name] = RoleUsage(**{k: values[k] for k in RoleUsage.__dataclass_fields__
+                                                if k in values})

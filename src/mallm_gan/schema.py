@@ -1,0 +1,407 @@
+"""Column and table schema: inferred from a DataFrame, overridable by a metadata JSON, JSON round trip.
+
+The schema is what every returned row must obey: column order, kind, categories, bounds and precision.
+It is also the "schema" part of θ that the generator reads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .errors import SchemaError
+
+Kind = Literal["numerical", "categorical", "boolean", "datetime"]
+KINDS: tuple[str, ...] = ("numerical", "categorical", "boolean", "datetime")
+TASKS: tuple[str, ...] = ("classification", "regression")
+
+# Only literal true/false text is read as boolean: "yes"/"no" stays categorical so rows come back in the
+# user's own spelling.
+_TRUE = {"true"}
+_FALSE = {"false"}
+_DATE_RE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+MAX_DECIMALS = 6
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the table.
+
+    Attributes:
+        name: Column name as in the data.
+        kind: numerical, categorical, boolean or datetime.
+        dtype: For numerical columns, ``int`` or ``float``.
+        categories: For categorical columns, the allowed values (str, or int/float when the data had
+            numbers), in first-seen order.
+        min, max: Bounds of numerical columns (numbers) and datetime columns (ISO strings).
+        decimals: Digits after the point that numbers are rounded to (0 for ints).
+        missing_rate: Share of missing values in the training data; 0 means the column is required.
+        description: Free text for the prompt (from metadata).
+    """
+
+    name: str
+    kind: Kind
+    dtype: str | None = None
+    categories: tuple[Any, ...] | None = None
+    min: Any = None
+    max: Any = None
+    decimals: int = 0
+    missing_rate: float = 0.0
+    description: str = ""
+
+    @property
+    def nullable(self) -> bool:
+        return self.missing_rate > 0
+
+    @property
+    def is_integer(self) -> bool:
+        return self.kind == "numerical" and self.dtype == "int"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if self.categories is not None:
+            out["categories"] = list(self.categories)
+        return {k: v for k, v in out.items() if v is not None and v != ""}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Column:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known - {"type"}
+        if unknown:
+            raise SchemaError(
+                f"column {data.get('name')!r}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}",
+                column=data.get("name"),
+            )
+        data = dict(data)
+        if "type" in data:  # metadata files may say "type" for "kind"
+            data.setdefault("kind", data.pop("type"))
+        if data.get("kind") not in KINDS:
+            raise SchemaError(
+                f"column {data.get('name')!r}: kind must be one of {list(KINDS)}, got {data.get('kind')!r}",
+                column=data.get("name"),
+            )
+        if data.get("categories") is not None:
+            data["categories"] = tuple(data["categories"])
+        return cls(**data)
+
+    def describe(self) -> str:
+        """One line of the schema text the generator reads."""
+        if self.kind == "numerical":
+            text = f"{self.dtype or 'float'}, range [{_fmt(self.min, self.decimals)}, {_fmt(self.max, self.decimals)}]"
+            if self.dtype == "float":
+                text += f", {self.decimals} decimals"
+        elif self.kind == "categorical":
+            text = "one of " + json.dumps(list(self.categories or ()), ensure_ascii=False)
+        elif self.kind == "boolean":
+            text = "true or false"
+        else:
+            text = f"date (ISO 8601) between {self.min} and {self.max}"
+        if self.nullable:
+            text += f"; missing in {self.missing_rate:.0%} of rows (null)"
+        if self.description:
+            text += f" - {self.description}"
+        return f"{self.name}: {text}"
+
+
+def _fmt(value: Any, decimals: int) -> str:
+    if value is None:
+        return "?"
+    if decimals == 0:
+        return str(int(round(float(value))))
+    return f"{float(value):.{decimals}f}"
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """All columns in order, plus the target column and the task it implies."""
+
+    columns: tuple[Column, ...]
+    target: str | None = None
+    task: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    # -- access -------------------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def __getitem__(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise SchemaError(f"no column named {name!r}; columns are {self.names}", column=name)
+
+    def __contains__(self, name: object) -> bool:
+        return any(c.name == name for c in self.columns)
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    # -- inference ----------------------------------------------------------------------------------
+    @classmethod
+    def from_dataframe(
+        cls,
+        data: pd.DataFrame,
+        *,
+        target: str | None = None,
+        task: str | None = None,
+        metadata: dict[str, Any] | str | Path | None = None,
+    ) -> TableSchema:
+        """Infer the schema of ``data``; ``metadata`` (dict or JSON file) overrides what it names.
+
+        Raises:
+            SchemaError: empty table, a single row, duplicate or empty column names, an all-missing
+                column, or a target that is not a column; the message names the column.
+        """
+        check_table(data)
+        columns = tuple(infer_column(data[name], name) for name in data.columns)
+        schema = cls(columns=columns)
+        if metadata is not None:
+            schema = schema.with_metadata(metadata)
+        target = target if target is not None else schema.target
+        task = task if task is not None else schema.task
+        return schema.with_target(target, task)
+
+    def with_target(self, target: str | None, task: str | None = None) -> TableSchema:
+        if target is None:
+            if task is not None and task not in TASKS:
+                raise SchemaError(f"task must be one of {list(TASKS)}, got {task!r}")
+            return replace(self, target=None, task=task)
+        if target not in self:
+            raise SchemaError(
+                f"target column {target!r} does not exist; columns are {self.names}", column=target
+            )
+        column = self[target]
+        if task is None:
+            task = "regression" if column.kind == "numerical" else "classification"
+        if task not in TASKS:
+            raise SchemaError(f"task must be one of {list(TASKS)}, got {task!r}", column=target)
+        if task == "regression" and column.kind != "numerical":
+            raise SchemaError(
+                f"target {target!r} is {column.kind}; regression needs a numerical target", column=target
+            )
+        return replace(self, target=target, task=task)
+
+    def with_metadata(self, metadata: dict[str, Any] | str | Path) -> TableSchema:
+        """Override inferred columns with a metadata mapping or JSON file.
+
+        The format is ``{"target": ..., "task": ..., "columns": {NAME: {field: value, ...}}}``; a column
+        entry may give any :class:`Column` field (``kind``/``type``, ``categories``, ``min``, ``max``,
+        ``decimals``, ``description``, ...). Unknown column names are an error.
+        """
+        if not isinstance(metadata, dict):
+            path = Path(metadata)
+            try:
+                metadata = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError as exc:
+                raise SchemaError(f"metadata file {path} does not exist") from exc
+            except json.JSONDecodeError as exc:
+                raise SchemaError(f"metadata file {path} is not valid JSON: {exc}") from exc
+        if not isinstance(metadata, dict):
+            raise SchemaError("metadata must be a JSON object with a 'columns' mapping")
+        entries = metadata.get("columns", {})
+        if isinstance(entries, list):
+            entries = {e.get("name"): e for e in entries}
+        unknown = [n for n in entries if n not in self]
+        if unknown:
+            raise SchemaError(
+                f"metadata names column(s) {unknown} that are not in the data; columns are {self.names}",
+                column=unknown[0],
+            )
+        columns = []
+        for column in self.columns:
+            override = entries.get(column.name)
+            if override:
+                merged = {**column.to_dict(), **override, "name": column.name}
+                if "type" in override:
+                    merged.pop("kind", None)
+                columns.append(Column.from_dict(merged))
+            else:
+                columns.append(column)
+        extra = {k: v for k, v in metadata.items() if k not in ("columns", "target", "task")}
+        return replace(
+            self,
+            columns=tuple(columns),
+            target=metadata.get("target", self.target),
+            task=metadata.get("task", self.task),
+            extra={**self.extra, **extra},
+        )
+
+    # -- text and JSON ------------------------------------------------------------------------------
+    def describe(self) -> str:
+        """The schema part of θ: one line per column."""
+        lines = [c.describe() for c in self.columns]
+        if self.target:
+            lines.append(f"Target column: {self.target} ({self.task}).")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"columns": [c.to_dict() for c in self.columns]}
+        if self.target:
+            out["target"] = self.target
+        if self.task:
+            out["task"] = self.task
+        if self.extra:
+            out["extra"] = self.extra
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableSchema:
+        columns = tuple(Column.from_dict(c) for c in data["columns"])
+        return cls(columns=columns, target=data.get("target"), task=data.get("task"),
+                   extra=data.get("extra", {}))
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path) -> TableSchema:
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            text = Path(text_or_path).read_text(encoding="utf-8")
+        return cls.from_dict(json.loads(text))
+
+    # -- typed frames -------------------------------------------------------------------------------
+    def empty_frame(self) -> pd.DataFrame:
+        return self.cast(pd.DataFrame({name: [] for name in self.names}))
+
+    def cast(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Give ``frame`` (already valid values) this schema's column order and dtypes."""
+        out = {}
+        for column in self.columns:
+            values = frame[column.name] if column.name in frame else pd.Series([None] * len(frame))
+            out[column.name] = _cast_series(values.reset_index(drop=True), column)
+        return pd.DataFrame(out)
+
+
+def _cast_series(values: pd.Series, column: Column) -> pd.Series:
+    if column.kind == "numerical":
+        numbers = pd.to_numeric(values, errors="coerce")
+        if column.dtype == "int":
+            return numbers.round().astype("Int64" if numbers.isna().any() or column.nullable else "int64")
+        return numbers.astype("float64")
+    if column.kind == "boolean":
+        return values.astype("boolean" if values.isna().any() or column.nullable else "bool")
+    if column.kind == "datetime":
+        return pd.to_datetime(values, errors="coerce")
+    cats = column.categories or ()
+    if cats and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in cats):
+        numbers = pd.to_numeric(values, errors="coerce")
+        return numbers.astype("Int64" if numbers.isna().any() else "int64")
+    if cats and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in cats):
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+    return values.astype("str").where(values.notna(), None).astype("str")
+
+
+# -- inference helpers ------------------------------------------------------------------------------
+def check_table(data: pd.DataFrame) -> None:
+    """Raise a :class:`SchemaError` naming the problem if ``data`` cannot be learned from."""
+    if not isinstance(data, pd.DataFrame):
+        raise SchemaError(f"expected a pandas DataFrame, got {type(data).__name__}")
+    if data.shape[1] == 0:
+        raise SchemaError("the table has no columns")
+    names = [str(c) for c in data.columns]
+    empty = [i for i, n in enumerate(names) if not n.strip() or n.startswith("Unnamed: ")]
+    if empty:
+        raise SchemaError(
+            f"column {empty[0] + 1} has an empty name; give every column a header", column=names[empty[0]]
+        )
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise SchemaError(f"column name {name!r} appears more than once", column=name)
+        seen.add(name)
+    if len(data) == 0:
+        raise SchemaError("the table has no rows")
+    if len(data) == 1:
+        raise SchemaError("the table has a single row; at least 2 rows are needed to learn from")
+    for name in data.columns:
+        if data[name].isna().all():
+            raise SchemaError(f"column {name!r} is missing in every row; drop it or fill it", column=name)
+
+
+def infer_column(values: pd.Series, name: str) -> Column:
+    """Infer one column's kind, categories, bounds and precision from its values."""
+    missing_rate = float(values.isna().mean())
+    present = values.dropna()
+    if pd.api.types.is_bool_dtype(values) or _looks_boolean(present):
+        return Column(name, "boolean", missing_rate=missing_rate)
+    if pd.api.types.is_datetime64_any_dtype(values) or _looks_datetime(present):
+        stamps = pd.to_datetime(present, errors="coerce", format="mixed")
+        return Column(
+            name, "datetime", min=stamps.min().isoformat(), max=stamps.max().isoformat(),
+            missing_rate=missing_rate,
+        )
+    numbers = _as_numbers(present)
+    if numbers is not None:
+        integer = bool(np.all(np.isclose(numbers, np.round(numbers))))
+        if integer and len(np.unique(numbers)) <= 2:
+            # binary-coded columns (0/1, 1/2) are categories, not quantities
+            cats = tuple(int(v) for v in sorted(np.unique(numbers)))
+            return Column(name, "categorical", categories=cats, missing_rate=missing_rate)
+        decimals = 0 if integer else _decimals(numbers)
+        low, high = float(numbers.min()), float(numbers.max())
+        if integer:
+            low, high = int(round(low)), int(round(high))
+        return Column(
+            name, "numerical", dtype="int" if integer else "float", min=low, max=high,
+            decimals=decimals, missing_rate=missing_rate,
+        )
+    cats = tuple(dict.fromkeys(str(v).strip() for v in present))
+    return Column(name, "categorical", categories=cats, missing_rate=missing_rate)
+
+
+def _as_numbers(present: pd.Series) -> np.ndarray | None:
+    if pd.api.types.is_numeric_dtype(present):
+        return present.to_numpy(dtype="float64")
+    converted = pd.to_numeric(present.astype("str").str.strip(), errors="coerce")
+    if len(present) and converted.notna().all():
+        return converted.to_numpy(dtype="float64")
+    return None
+
+
+def _decimals(numbers: np.ndarray) -> int:
+    for digits in range(MAX_DECIMALS + 1):
+        scaled = numbers * 10**digits
+        if np.all(np.abs(scaled - np.round(scaled)) < 1e-6 * np.maximum(1, np.abs(scaled))):
+            return digits
+    return MAX_DECIMALS
+
+
+def _looks_boolean(present: pd.Series) -> bool:
+    if len(present) == 0 or pd.api.types.is_numeric_dtype(present):
+        return False
+    lowered = {str(v).strip().lower() for v in present}
+    return lowered <= (_TRUE | _FALSE) and bool(lowered & _TRUE) and bool(lowered & _FALSE)
+
+
+def _looks_datetime(present: pd.Series) -> bool:
+    if len(present) == 0 or pd.api.types.is_numeric_dtype(present):
+        return False
+    return all(_DATE_RE.match(str(v).strip()) for v in present)
+
+
+def is_missing(value: Any) -> bool:
+    """True for None, NaN, NaT and pandas NA."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def round_to(value: float, decimals: int) -> float:
+    """Round half away from zero, so 2.5 -> 3 the way people round."""
+    factor = 10**decimals
+    return math.copysign(math.floor(abs(value) * factor + 0.5) / factor, value)
