@@ -1,0 +1,197 @@
+"""`mallm-gan fit` and `mallm-gan sample`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import ConfigError
+from .app import app, console, handle_errors, setup_logging
+
+LLM_HELP = (
+    "LLM spec: openai:MODEL, openai:MODEL@URL, azure:DEPLOYMENT, local:NAME|PATH.gguf, or simulated "
+    "(a statistical stand-in, not a language model). Default: $MALLM_LLM, else the embedded local model."
+)
+
+
+def _read_dag(value: str | None) -> Any:
+    if value is None or value in ("hill-climb", "none"):
+        return value or "hill-climb"
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError(f"--dag must be 'hill-climb', 'none' or a JSON file of [parent, child] edges; "
+                          f"{value} is neither")
+    try:
+        edges = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--dag file {path} is not valid JSON: {exc}") from exc
+    if isinstance(edges, dict):
+        edges = edges.get("dag", edges.get("edges"))
+    if not isinstance(edges, list):
+        raise ConfigError(f"--dag file {path} must hold a list of [parent, child] pairs")
+    return edges
+
+
+def _progress_callback(state: dict[str, Any]) -> Any:
+    def callback(event: str, info: dict[str, Any]) -> None:
+        if event == "start":
+            console.print(f"real rows will be sent to: [bold]{info['endpoint']}[/]")
+            if info["optimizer"] != info["endpoint"]:
+                console.print(f"optimizer: {info['optimizer']}")
+            if info["done"]:
+                console.print(f"resuming: {info['done']} of {info['iterations']} iterations already done")
+            else:
+                console.print(f"{info['iterations']} iterations on {info['rows']} rows")
+        elif event == "iteration":
+            entry, best = info["entry"], info["best"]
+            report = entry.report
+            console.print(
+                f"iteration {entry.iteration + 1}/{info['total']} (epoch {entry.epoch + 1}): "
+                f"score {entry.raw_score:.3f} (best re-scored {best.score:.3f}); rows accepted "
+                f"{report.get('accepted', 0)}, rejected {report.get('rejected', 0)}; "
+                f"{entry.calls} calls, {sum(entry.tokens.values())} tokens, {entry.seconds:.1f} s; "
+                f"next θ: {entry_origin(state, entry)}"
+            )
+        elif event == "end" and info.get("stopped"):
+            console.print(f"[yellow]{info['stopped']}[/]")
+
+    return callback
+
+
+def entry_origin(state: dict[str, Any], entry: Any) -> str:
+    model = state.get("model")
+    return getattr(model, "current_origin_", "") if model is not None else ""
+
+
+@app.command()
+@handle_errors
+def fit(
+    data: Annotated[Path, typer.Argument(help="Training table (CSV; ; or tab separated is detected).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (model.json, checkpoint, cache).")],
+    target: Annotated[str | None, typer.Option(help="Target column.")] = None,
+    task: Annotated[str | None, typer.Option(help="classification or regression (inferred).")] = None,
+    context: Annotated[str | None, typer.Option(help="What the data is, in a sentence or two.")] = None,
+    context_file: Annotated[Path | None, typer.Option(help="Read the context from a file.")] = None,
+    metadata: Annotated[Path | None, typer.Option(help="Metadata JSON overriding the inferred schema.")] = None,
+    llm: Annotated[str | None, typer.Option(envvar="MALLM_LLM", help=LLM_HELP)] = None,
+    optimizer_llm: Annotated[str | None, typer.Option(envvar="MALLM_OPTIMIZER_LLM",
+                                                      help="A different LLM for the optimizer.")] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the training rows.")] = 5,
+    batch_size: Annotated[int, typer.Option(help="Real rows per iteration.")] = 50,
+    n_examples: Annotated[int, typer.Option(help="Example rows per generator call.")] = 5,
+    rows_per_call: Annotated[int, typer.Option(help="Rows asked for per generator call.")] = 5,
+    seed: Annotated[int | None, typer.Option(help="Random seed (drawn and saved when omitted).")] = None,
+    dag: Annotated[str | None, typer.Option(help="hill-climb, none, or a JSON file of edges.")] = None,
+    theta: Annotated[Path | None, typer.Option(help="Start from a θ JSON (context, dag, instruction).")] = None,
+    discriminator: Annotated[str, typer.Option(help="logistic or xgboost.")] = "logistic",
+    patience: Annotated[int | None, typer.Option(help="Stop after N iterations without improvement.")] = None,
+    copy_policy: Annotated[str, typer.Option(help="k, never or allow (see README).")] = "k",
+    copy_k: Annotated[int, typer.Option(help="A training row may be reproduced if it occurs >= k times.")] = 2,
+    dcr_threshold: Annotated[float | None, typer.Option(help="Reject near-copies of unique records.")] = None,
+    max_concurrency: Annotated[int | None, typer.Option(envvar="MALLM_MAX_CONCURRENCY")] = None,
+    max_calls: Annotated[int | None, typer.Option(help="Stop cleanly after this many LLM calls.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Stop cleanly after this many tokens.")] = None,
+    max_prompt_tokens: Annotated[int, typer.Option(help="Refuse prompts estimated above this.")] = 6000,
+    timeout: Annotated[float, typer.Option(help="Seconds per LLM request.")] = 120.0,
+    local_only: Annotated[bool, typer.Option(help="Refuse endpoints off this machine.")] = False,
+    report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Fit θ on a table with the adversarial loop; writes RUN_DIR/model.json."""
+    setup_logging(verbose)
+    from ..io import read_table
+    from ..synthesizer import MallmGan
+    from ..theta import DataGenerationProcess
+
+    if context is not None and context_file is not None:
+        raise ConfigError("give --context or --context-file, not both")
+    if context_file is not None:
+        if not context_file.is_file():
+            raise ConfigError(f"--context-file {context_file} does not exist")
+        context = context_file.read_text(encoding="utf-8").strip()
+    frame = read_table(data)
+    start_theta = None
+    if theta is not None:
+        from ..runstate import read_json
+
+        start_theta = DataGenerationProcess.from_dict(read_json(theta))
+    model = MallmGan(
+        llm=llm, optimizer_llm=optimizer_llm, discriminator=discriminator, epochs=epochs,
+        batch_size=batch_size, n_examples=n_examples, rows_per_call=rows_per_call, top_k=3,
+        max_concurrency=max_concurrency, patience=patience, copy_policy=copy_policy, copy_k=copy_k,
+        dcr_threshold=dcr_threshold, random_state=seed, max_calls=max_calls, max_tokens=max_tokens,
+        max_prompt_tokens=max_prompt_tokens, local_only=local_only, timeout=timeout,
+    )
+    state: dict[str, Any] = {"model": model}
+    model.fit(
+        frame, target=target, task=task, context=context or "", metadata=metadata, dag=_read_dag(dag),
+        theta=start_theta, run_dir=out, callbacks=[_progress_callback(state)],
+    )
+    best = model.history_.best()
+    console.print(f"best θ: iteration {best.iteration + 1}, re-scored accuracy {best.score:.3f}")
+    console.print(f"model written to {out / 'model.json'} (it contains real training rows)")
+    if report:
+        write_report(out)
+
+
+def write_report(run_dir: Path) -> None:
+    try:
+        from ..report import write_report as _write
+    except ImportError as exc:
+        console.print(f"no report written ({exc}); pip install 'mallm-gan[report]'")
+        return
+    path = _write(run_dir)
+    console.print(f"report: {path}")
+
+
+@app.command()
+@handle_errors
+def sample(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `fit` (or a model.json).")],
+    rows: Annotated[int, typer.Option("--rows", "-n", help="Rows to generate.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output CSV.")] = Path("synthetic.csv"),
+    where: Annotated[list[str] | None, typer.Option(
+        help='Structured condition, repeatable: "sex=female", "age>65", "region in north|south".')] = None,
+    condition: Annotated[str | None, typer.Option(help="Free-text condition put in the prompt.")] = None,
+    llm: Annotated[str | None, typer.Option(help="Sample with another LLM than the fitted one.")] = None,
+    max_concurrency: Annotated[int | None, typer.Option(envvar="MALLM_MAX_CONCURRENCY")] = None,
+    local_only: Annotated[bool, typer.Option(help="Refuse endpoints off this machine.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Generate rows from a fitted model; structured conditions are verified on every row."""
+    setup_logging(verbose)
+    from ..conditions import Conditions
+    from ..synthesizer import MallmGan
+
+    overrides: dict[str, Any] = {"local_only": local_only}
+    if llm:
+        overrides["llm"] = llm
+    if max_concurrency is not None:
+        overrides["max_concurrency"] = max_concurrency
+    model = MallmGan.load(run_dir, **overrides)
+    conditions = Conditions.from_where(where or [], model.schema_)
+    if conditions:
+        console.print(f"conditions: {conditions.describe()}")
+    partial = out.with_name(out.name + ".partial")
+    written = 0
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as handle:
+            for i, frame in enumerate(model.iter_sample(rows, conditions=conditions, instruction=condition)):
+                frame.to_csv(handle, header=(i == 0), index=False)
+                handle.flush()
+                written += len(frame)
+    except BaseException:
+        if written:
+            console.print(f"[yellow]{written} rows produced before the failure are kept in {partial}[/]")
+        else:
+            partial.unlink(missing_ok=True)
+        raise
+    if written == 0:
+        partial.write_text(",".join(f'"{n}"' for n in model.schema_.names) + "\n", encoding="utf-8")
+    os.replace(partial, out)
+    report = model.sample_report_
+    console.print(f"{written} rows written to {out}; {report.summary()}")

@@ -1,0 +1,201 @@
+"""Discriminator: tells real rows (label 1) from synthetic rows (label 0).
+
+Its held-out accuracy is the score of θ (lower is better, 0.5 means it cannot tell). The encoder is fitted
+once on the real training data; the classifier is updated incrementally, one update per iteration, as in the
+method's description. Each update's held-out part is kept so that every past θ can be re-scored by the
+*current* discriminator, which makes scores from different iterations comparable.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+from .schema import TableSchema
+
+log = logging.getLogger(__name__)
+
+DiscriminatorKind = Literal["logistic", "xgboost"]
+KINDS = ("logistic", "xgboost")
+
+
+class TableEncoder:
+    """One-hot for categories and booleans, standardised numbers and dates, missing indicators."""
+
+    def __init__(self, schema: TableSchema) -> None:
+        self.schema = schema
+
+    def fit(self, real: pd.DataFrame) -> TableEncoder:
+        self.numeric_: dict[str, tuple[float, float]] = {}
+        self.levels_: dict[str, list[str]] = {}
+        self.with_missing_: set[str] = set()
+        for column in self.schema.columns:
+            values = real[column.name]
+            if values.isna().any() or column.nullable:
+                self.with_missing_.add(column.name)
+            if column.kind in ("numerical", "datetime"):
+                numbers = self._numbers(values, column.kind).dropna()
+                mean = float(numbers.mean()) if len(numbers) else 0.0
+                std = float(numbers.std(ddof=0)) if len(numbers) > 1 else 0.0
+                self.numeric_[column.name] = (mean, std if std > 0 else 1.0)
+            else:
+                cats = list(column.categories or ()) if column.kind == "categorical" else [True, False]
+                self.levels_[column.name] = [_key(c) for c in cats]
+        return self
+
+    @staticmethod
+    def _numbers(values: pd.Series, kind: str) -> pd.Series:
+        if kind == "datetime":
+            stamps = pd.to_datetime(values, errors="coerce")
+            return pd.Series(stamps.astype("int64").where(stamps.notna()) / 86400e9, index=values.index)
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        blocks: list[np.ndarray] = []
+        for column in self.schema.columns:
+            values = frame[column.name]
+            missing = values.isna().to_numpy()
+            if column.name in self.numeric_:
+                mean, std = self.numeric_[column.name]
+                numbers = self._numbers(values, column.kind).to_numpy(dtype="float64", na_value=np.nan)
+                blocks.append(np.nan_to_num((numbers - mean) / std, nan=0.0)[:, None])
+            else:
+                keys = [_key(v) for v in values]
+                levels = self.levels_[column.name]
+                onehot = np.zeros((len(frame), len(levels)))
+                index = {level: i for i, level in enumerate(levels)}
+                for row, key in enumerate(keys):
+                    pos = index.get(key)
+                    if pos is not None:
+                        onehot[row, pos] = 1.0
+                blocks.append(onehot)
+            if column.name in self.with_missing_:
+                blocks.append(missing.astype("float64")[:, None])
+        return np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
+
+
+def _key(value: object) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass
+class Update:
+    """What one iteration's update saw; enough to replay it exactly."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+class Discriminator:
+    """Real-vs-synthetic classifier with incremental updates.
+
+    Args:
+        schema: Table schema (drives the encoder).
+        kind: ``logistic`` (default; logistic regression trained by SGD, updated with ``partial_fit``) or
+            ``xgboost`` (boosting continued from the previous booster each update; needs the xgboost extra).
+        test_size: Share of each iteration's rows held out to score θ.
+        epochs_per_update: Passes over each iteration's training part.
+        random_state: Seed of the split and of the classifier.
+    """
+
+    def __init__(
+        self,
+        schema: TableSchema,
+        *,
+        kind: str = "logistic",
+        test_size: float = 0.3,
+        epochs_per_update: int = 20,
+        random_state: int | None = None,
+    ) -> None:
+        if kind not in KINDS:
+            raise ConfigError(f"discriminator must be one of {list(KINDS)}, got {kind!r}")
+        if not 0 < test_size < 1:
+            raise ConfigError(f"test_size must be between 0 and 1, got {test_size}")
+        self.schema = schema
+        self.kind = kind
+        self.test_size = test_size
+        self.epochs_per_update = epochs_per_update
+        self.random_state = random_state
+        self.n_updates_ = 0
+
+    def fit_encoder(self, real: pd.DataFrame) -> Discriminator:
+        self.encoder_ = TableEncoder(self.schema).fit(real)
+        self._model = None
+        self._booster = None
+        self.n_updates_ = 0
+        return self
+
+    def split(self, real: pd.DataFrame, synthetic: pd.DataFrame, seed: int) -> Update:
+        """Encode and split one iteration's rows into a training and a held-out part (stratified)."""
+        x = np.vstack([self.encoder_.transform(real), self.encoder_.transform(synthetic)])
+        y = np.concatenate([np.ones(len(real)), np.zeros(len(synthetic))])
+        rng = np.random.default_rng(seed)
+        test_mask = np.zeros(len(y), dtype=bool)
+        for label in (0.0, 1.0):
+            idx = np.flatnonzero(y == label)
+            n_test = int(round(len(idx) * self.test_size))
+            if len(idx) >= 2:
+                n_test = min(max(n_test, 1), len(idx) - 1)
+            test_mask[rng.choice(idx, size=n_test, replace=False)] = True
+        return Update(x[~test_mask], y[~test_mask], x[test_mask], y[test_mask])
+
+    def update(self, part: Update, seed: int) -> float:
+        """Train on ``part``'s training rows (incrementally) and return accuracy on its held-out rows."""
+        if self.kind == "logistic":
+            self._update_logistic(part, seed)
+        else:
+            self._update_xgboost(part, seed)
+        self.n_updates_ += 1
+        return self.score(part.x_test, part.y_test)
+
+    def _update_logistic(self, part: Update, seed: int) -> None:
+        from sklearn.linear_model import SGDClassifier
+
+        if self._model is None:
+            self._model = SGDClassifier(
+                loss="log_loss", alpha=1e-3, learning_rate="optimal", random_state=self.random_state
+            )
+        rng = np.random.default_rng(seed)
+        for _ in range(self.epochs_per_update):
+            order = rng.permutation(len(part.y_train))
+            self._model.partial_fit(part.x_train[order], part.y_train[order], classes=np.array([0.0, 1.0]))
+
+    def _update_xgboost(self, part: Update, seed: int) -> None:
+        try:
+            import xgboost as xgb
+        except ImportError as exc:
+            raise ConfigError(
+                "the xgboost discriminator needs xgboost: pip install 'mallm-gan[xgboost]'"
+            ) from exc
+        dtrain = xgb.DMatrix(part.x_train, label=part.y_train)
+        params = {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "seed": seed, "nthread": 1,
+                  "verbosity": 0}
+        self._booster = xgb.train(params, dtrain, num_boost_round=10, xgb_model=self._booster)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        if self.kind == "logistic":
+            if self._model is None:
+                return np.ones(len(x))
+            return self._model.predict(x)
+        if self._booster is None:
+            return np.ones(len(x))
+        import xgboost as xgb
+
+        return (self._booster.predict(xgb.DMatrix(x)) >= 0.5).astype(float)
+
+    def score(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy on (x, y); an empty set scores 0.5 (no information)."""
+        if len(y) == 0:
+            return 0.5
+        return float(np.mean(self.predict(x) == y))

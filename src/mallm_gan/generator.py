@@ -1,0 +1,205 @@
+"""Generator: θ + chunks of real example rows -> validated synthetic rows.
+
+"Batches in a batch": a batch of real rows is split into chunks of ``n_examples`` rows, and each chunk is one
+LLM call asking for ``rows_per_call`` new rows. All calls of a round run concurrently through the client
+(bounded by its semaphore). Every answer is parsed, validated and coerced against the schema and passed
+through the copy guard; when a round yields too few valid rows, further rounds top it up, up to a bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import BudgetExceededError, GenerationError, LLMError, MallmGanError
+from .llm.base import LLMClient
+from .prompts import generator_messages, rows_json_schema
+from .rows import RejectionReport, RowValidator, parse_rows
+from .schema import TableSchema
+from .theta import DataGenerationProcess
+
+log = logging.getLogger(__name__)
+
+
+def derive_seed(*parts: int) -> int:
+    """A stable 31-bit seed from integers (same inputs, same seed, on every platform)."""
+    return int(np.random.SeedSequence([abs(int(p)) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+@dataclass
+class GenerationResult:
+    """Rows accepted in one generation request, with the accounting of everything rejected."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    report: RejectionReport = field(default_factory=RejectionReport)
+    calls: int = 0
+    failed_calls: int = 0
+    rounds: int = 0
+
+    def frame(self, schema: TableSchema) -> pd.DataFrame:
+        if not self.rows:
+            return schema.empty_frame()
+        return schema.cast(pd.DataFrame(self.rows, columns=schema.names))
+
+
+class Generator:
+    """Asks the LLM for rows and keeps only valid, non-identifying ones.
+
+    Args:
+        client: The LLM client (any backend).
+        schema: Table schema every row must obey.
+        temperature: Sampling temperature (the method uses about 0.5).
+        rows_per_call: Rows requested per call.
+        max_rounds: Top-up rounds allowed after the first before giving up.
+        min_yield: In ``generate_for_batch``, the share of requested rows that must be accepted.
+        max_tokens: Completion-token cap per call; ``None`` sizes it from the example rows.
+    """
+
+    def __init__(
+        self,
+        client: LLMClient,
+        schema: TableSchema,
+        *,
+        temperature: float = 0.5,
+        rows_per_call: int = 5,
+        max_rounds: int = 4,
+        min_yield: float = 0.2,
+        max_tokens: int | None = None,
+    ) -> None:
+        self.client = client
+        self.schema = schema
+        self.temperature = temperature
+        self.rows_per_call = rows_per_call
+        self.max_rounds = max_rounds
+        self.min_yield = min_yield
+        self.max_tokens = max_tokens
+
+    # -- one call -----------------------------------------------------------------------------------
+    def _max_tokens(self, examples: pd.DataFrame, n_rows: int) -> int:
+        if self.max_tokens is not None:
+            return self.max_tokens
+        records = examples.astype(object).where(examples.notna(), None).to_dict("records")
+        longest = max((len(json.dumps(list(r.values()), default=str)) for r in records), default=80)
+        # ~3 characters a token for compact JSON, plus slack for models that add spaces
+        return int(64 + n_rows * (longest / 3 + 8) * 1.6)
+
+    async def _call(
+        self,
+        theta: DataGenerationProcess,
+        examples: pd.DataFrame,
+        validator: RowValidator,
+        *,
+        seed: int,
+        n_rows: int,
+        conditions_text: str | None,
+        extra_instruction: str | None,
+        constraints: dict[str, dict[str, Any]] | None,
+    ) -> tuple[list[dict[str, Any]], RejectionReport, bool]:
+        messages = generator_messages(
+            theta, self.schema, examples, n_rows=n_rows, conditions_text=conditions_text,
+            extra_instruction=extra_instruction,
+        )
+        completion = await self.client.complete(
+            messages,
+            role="generator",
+            temperature=self.temperature,
+            max_tokens=self._max_tokens(examples, n_rows),
+            json_schema=rows_json_schema(self.schema, n_rows, constraints),
+            seed=seed,
+        )
+        rows: list[dict[str, Any]] = []
+        report = RejectionReport()
+        for text in completion.texts:
+            parsed = parse_rows(text, self.schema.names)
+            result = validator.validate(parsed.records)
+            report.add(result.report)
+            for reason, count in parsed.problems.items():
+                report.notes[f"parse:{reason}"] += count
+            rows.extend(result.rows)
+        return rows, report, True
+
+    # -- many calls ---------------------------------------------------------------------------------
+    async def generate(
+        self,
+        theta: DataGenerationProcess,
+        example_source: Callable[[int], Sequence[pd.DataFrame]],
+        validator: RowValidator,
+        *,
+        wanted: int,
+        minimum: int,
+        seed: int,
+        conditions_text: str | None = None,
+        extra_instruction: str | None = None,
+        constraints: dict[str, dict[str, Any]] | None = None,
+        first_round: Sequence[pd.DataFrame] | None = None,
+    ) -> GenerationResult:
+        """Generate until ``wanted`` valid rows are accepted, or fail if fewer than ``minimum`` after
+        ``1 + max_rounds`` rounds.
+
+        Args:
+            example_source: ``f(round) -> chunks``: example chunks for a top-up round (one call each).
+            first_round: Chunks of the first round (the batch's own chunks); else ``example_source(0)``.
+            seed: Base seed; each call's seed is derived from it, the round and the call index, so a rerun
+                sends the same requests (and hits the cache).
+
+        Raises:
+            GenerationError: fewer than ``minimum`` rows were accepted; its fields hold the counts.
+            LLMError: a permanent endpoint error (bad key, unknown model): retrying cannot help.
+        """
+        result = GenerationResult()
+        for round_no in range(1 + self.max_rounds):
+            missing = wanted - len(result.rows)
+            if missing <= 0:
+                break
+            chunks = list(first_round) if round_no == 0 and first_round is not None else list(
+                example_source(round_no)
+            )
+            if round_no > 0:
+                # top-up: only as many calls as the remaining rows need, at the yield seen so far
+                seen = max(result.report.generated, 1)
+                rate = max(len(result.rows) / seen, 0.2) if result.calls else 1.0
+                need_calls = int(np.ceil(missing / max(self.rows_per_call * rate, 1)))
+                chunks = chunks[: max(1, need_calls)]
+            result.rounds += 1
+            tasks = [
+                self._call(
+                    theta, chunk, validator, seed=derive_seed(seed, round_no, i), n_rows=self.rows_per_call,
+                    conditions_text=conditions_text, extra_instruction=extra_instruction,
+                    constraints=constraints,
+                )
+                for i, chunk in enumerate(chunks)
+            ]
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            for outcome in outcomes:
+                result.calls += 1
+                if isinstance(outcome, BaseException):
+                    # permanent endpoint errors and budgets stop the run; other failures cost one call
+                    permanent = isinstance(outcome, LLMError) and not outcome.transient
+                    if permanent or isinstance(outcome, BudgetExceededError) or not isinstance(
+                        outcome, MallmGanError
+                    ):
+                        raise outcome
+                    result.failed_calls += 1
+                    result.report.notes[f"call_failed:{type(outcome).__name__}"] += 1
+                    log.warning("generator call failed: %s", outcome)
+                    continue
+                rows, report, _ = outcome
+                result.report.add(report)
+                result.rows.extend(rows)
+            log.info("generation round %d: %s", round_no, result.report.summary())
+        if len(result.rows) < minimum:
+            raise GenerationError(
+                f"only {len(result.rows)} valid rows of the {minimum} needed after {result.calls} calls "
+                f"({result.failed_calls} failed): {result.report.summary()}",
+                accepted=len(result.rows), needed=minimum, calls=result.calls,
+                failed_calls=result.failed_calls, counts=result.report.to_dict(),
+            )
+        result.rows = result.rows[:wanted]
+        return result

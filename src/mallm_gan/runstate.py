@@ -1,0 +1,86 @@
+"""Saving and restoring runs: atomic JSON files, data fingerprints, JSON-ready records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+
+FORMAT_VERSION = 1
+CHECKPOINT = "checkpoint.json"
+MODEL = "model.json"
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` so that a crash leaves either the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=1, default=json_default))
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} does not exist") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); it may have been edited by hand") from exc
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: missing -> None, numpy scalars -> Python, dates -> ISO strings."""
+    out = []
+    for row in frame.astype(object).itertuples(index=False, name=None):
+        record = {}
+        for name, value in zip(frame.columns, row, strict=True):
+            if value is None or (not isinstance(value, str) and pd.isna(value)):
+                record[name] = None
+            elif isinstance(value, pd.Timestamp):
+                record[name] = value.isoformat()
+            else:
+                record[name] = json_default(value) if isinstance(value, np.generic) else value
+        out.append(record)
+    return out
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """Hash of the data's values and column names, to tell whether a run dir belongs to this data."""
+    text = json.dumps([list(frame.columns), to_records(frame)], default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
