@@ -1,0 +1,158 @@
+"""The adversarial loop end to end through the fake OpenAI-compatible server and the real HTTP client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from mallm_gan import MallmGan
+from mallm_gan.errors import GenerationError, LLMAuthError
+from mallm_gan.runstate import to_records
+from mallm_gan.testing.simulated import SimulatedResponder
+
+
+def _split(data: Path, name: str, n: int) -> pd.DataFrame:
+    return pd.read_csv(data / name / "splits" / f"n{n}" / "train.csv")
+
+
+def _model(url: str, **params: Any) -> MallmGan:
+    defaults: dict[str, Any] = {"epochs": 1, "batch_size": 20, "n_examples": 5, "rows_per_call": 5,
+                                "random_state": 0}
+    defaults.update(params)
+    return MallmGan(llm=f"openai:fake@{url}", **defaults)
+
+
+def _is_generator(request: dict[str, Any]) -> bool:
+    fmt = request.get("response_format") or {}
+    return (fmt.get("json_schema") or {}).get("schema", {}).get("title") == "rows"
+
+
+class Routed:
+    """Simulated rows for generator requests; scripted texts for optimizer requests (then simulated)."""
+
+    def __init__(self, optimizer_answers: list[str]) -> None:
+        self.sim = SimulatedResponder()
+        self.optimizer_answers = list(optimizer_answers)
+
+    def __call__(self, request: dict[str, Any]) -> str:
+        if not _is_generator(request) and self.optimizer_answers:
+            return self.optimizer_answers.pop(0)
+        return self.sim(request)
+
+
+def test_prompts_calls_concurrency_and_rescoring(fake_server, shared_data):
+    train = _split(shared_data, "asia", 50)
+    server = fake_server(SimulatedResponder(), latency=0.05)
+    model = _model(server.url, epochs=2, max_concurrency=4)
+    model.fit(train, target="Dyspnea", context="A clinical table about lung disease.", dag="none")
+
+    generator_requests = [r for r in server.requests if _is_generator(r["body"])]
+    optimizer_requests = [r for r in server.requests if not _is_generator(r["body"])]
+    iterations = 2 * 3  # 50 rows in batches of 20 -> 3 batches per epoch
+    assert len(model.history_) == iterations
+    # batches in a batch: a 20-row batch is 4 chunks of 5 examples, one call each (plus any top-up)
+    first_iteration_calls = model.history_.entries[0].report["generated"] // 5
+    assert first_iteration_calls >= 4
+    assert len(optimizer_requests) == iterations - 1  # no proposal after the last iteration
+    assert server.peak_in_flight > 1 and server.peak_in_flight <= 4
+
+    system = generator_requests[0]["body"]["messages"][0]["content"]
+    user = generator_requests[0]["body"]["messages"][1]["content"]
+    theta = model.initial_theta_
+    assert "A clinical table about lung disease." in system
+    assert theta.instruction in system
+    for name in train.columns:
+        assert name in system  # the schema part
+    assert user.count("[") >= 5  # five example rows
+    # re-scoring: every earlier θ was scored again after each later update
+    first = model.history_.entries[0]
+    assert len(first.rescored) == iterations
+    assert model.theta_ == model.history_.best().theta
+    assert model.history_.best().score == min(e.score for e in model.history_.entries)
+    assert model.usage_.role("generator").calls >= 4 * iterations
+    assert model.usage_.role("optimizer").calls == iterations - 1
+
+
+def test_optimizer_bad_replies_are_survived(fake_server, shared_data):
+    train = _split(shared_data, "asia", 50)
+    cols = list(train.columns)
+    cyclic = json.dumps({"dag": [[cols[0], cols[1]], [cols[1], cols[0]], ["nope", cols[2]]],
+                         "instruction": "Be careful."})
+    server = fake_server(Routed(["this is not json at all", cyclic]))
+    model = _model(server.url, epochs=1, batch_size=10)
+    model.fit(train, target="Dyspnea", dag="none")
+    origins = [e.origin for e in model.history_.entries]
+    assert origins[0] == "initial"
+    assert origins[1].startswith("kept best: unparseable")
+    assert origins[2].startswith("repaired: dropped 2 edge(s)")
+    repaired = model.history_.entries[2].theta
+    assert len(repaired.dag) == 1 and repaired.instruction == "Be careful."
+
+
+def test_conditions_save_load_and_copy_guard(fake_server, shared_data, tmp_path):
+    train = _split(shared_data, "asia", 50)
+    server = fake_server(SimulatedResponder())
+    model = _model(server.url).fit(train, target="Dyspnea")
+    path = model.save(tmp_path / "model.json")
+    loaded = MallmGan.load(path)
+    assert loaded.theta_ == model.theta_
+    assert loaded.schema_ == model.schema_
+    assert [e.score for e in loaded.history_.entries] == [e.score for e in model.history_.entries]
+
+    rows = loaded.sample(60, conditions={"smoke": 0, "bronchitis": {0, 1}})
+    assert len(rows) == 60 and list(rows.columns) == list(train.columns)
+    assert (rows["smoke"] == 0).all()
+    assert list(rows.dtypes) == list(loaded.schema_.cast(train).dtypes)
+    counts = train.value_counts()
+    unique = {tuple(k) for k, v in counts.items() if v == 1}
+    assert not {tuple(r) for r in rows.itertuples(index=False)} & unique
+
+
+def test_sample_fails_with_counts_rather_than_short(fake_server, shared_data):
+    train = _split(shared_data, "insurance", 100)
+    server = fake_server(SimulatedResponder())
+    model = _model(server.url).fit(train, target="charges")
+    # an endpoint that only ever copies a unique training record: nothing can be accepted
+    record = to_records(train.head(1))[0]
+    copy_text = json.dumps({"rows": [list(record.values())] * 5})
+    model.llm = f"openai:fake@{fake_server(copy_text).url}"
+    model.max_rounds = 1
+    with pytest.raises(GenerationError) as info:
+        model.sample(10)
+    assert "copy_of_unique_record" in str(info.value)
+    assert info.value.fields["accepted"] == 0
+
+
+def test_resume_after_budget_stop_equals_uninterrupted_run(fake_server, shared_data, tmp_path):
+    train = _split(shared_data, "asia", 50)
+    server = fake_server(SimulatedResponder())
+    full = _model(server.url, epochs=2).fit(train, target="Dyspnea", run_dir=tmp_path / "full")
+
+    server2 = fake_server(SimulatedResponder())
+    stopped = _model(server2.url, epochs=2, max_calls=12).fit(train, target="Dyspnea", run_dir=tmp_path / "r")
+    assert stopped.stopped_ and stopped.stopped_.startswith("budget reached")
+    done = len(stopped.history_)
+    assert 0 < done < len(full.history_)
+    calls_before = len(server2.requests)
+
+    resumed = _model(server2.url, epochs=2).fit(train, target="Dyspnea", run_dir=tmp_path / "r")
+    assert len(resumed.history_) == len(full.history_)
+    assert resumed.theta_ == full.theta_
+    assert [e.score for e in resumed.history_.entries] == [e.score for e in full.history_.entries]
+    assert [e.theta for e in resumed.history_.entries] == [e.theta for e in full.history_.entries]
+    # finished iterations were not asked again
+    resumed_requests = server2.requests[calls_before:]
+    assert len(resumed_requests) < len(server.requests)
+
+
+def test_permanent_endpoint_error_stops_at_once(fake_server, shared_data):
+    train = _split(shared_data, "asia", 50)
+    server = fake_server(SimulatedResponder(), api_key="right-key")
+    model = _model(server.url)
+    with pytest.raises(LLMAuthError):
+        model.fit(train, target="Dyspnea")
+    assert len(server.requests) <= 4  # the first concurrent round, none retried
