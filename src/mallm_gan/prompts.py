@@ -1,0 +1,613 @@
+"""Chat messages and JSON schemas for the generator and the optimizer; parsing of the optimizer's reply.
+
+Everything here is a pure function of θ, the schema and the rows it is handed. Example rows are sent as
+``{"columns": [...], "rows": [[...], ...]}`` with every name written once and numbers at the column's
+precision: the reference implementation sends a Python-repr dict per row, repeating every key, which
+costs well over half of the prompt on wide tables.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, ParseError, SchemaError
+from .schema import Column, TableSchema, is_missing, round_to
+from .theta import DataGenerationProcess
+
+Message = dict[str, str]
+Edge = tuple[str, str]
+
+#: Upper bound on the optimizer's task instruction, in characters.
+MAX_INSTRUCTION_CHARS = 600
+
+OPTIMIZER_ROLE = (
+    "You are an expert in causal inference and in synthetic data generation. You improve the data "
+    "generation process that a generator model follows when it writes synthetic rows of a table."
+)
+
+
+# -- example rows -----------------------------------------------------------------------------------
+def _plain(value: Any, column: Column) -> Any:
+    """A JSON-ready value at the column's precision; None for missing."""
+    if is_missing(value):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if column.kind == "numerical":
+        number = float(value)
+        if column.is_integer:
+            return int(round_to(number, 0))
+        return round_to(number, column.decimals)
+    if column.kind == "boolean":
+        if isinstance(value, str):
+            return value.strip().lower() == "true"
+        return bool(value)
+    if column.kind == "datetime":
+        try:
+            stamp = pd.Timestamp(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            return str(value).strip()
+        if stamp == stamp.normalize():
+            return stamp.date().isoformat()
+        return stamp.isoformat()
+    cats = column.categories or ()
+    if cats and all(isinstance(c, int) and not isinstance(c, bool) for c in cats):
+        try:
+            return round(float(value))
+        except (TypeError, ValueError):
+            return str(value).strip()
+    if cats and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in cats):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return str(value).strip()
+    return str(value).strip()
+
+
+def example_rows(frame: pd.DataFrame, schema: TableSchema) -> list[list[Any]]:
+    """Rows of ``frame`` as lists of JSON-ready values in schema column order."""
+    missing = [name for name in schema.names if name not in frame.columns]
+    if missing:
+        raise SchemaError(f"example rows lack column(s) {missing}", column=missing[0])
+    columns = schema.columns
+    return [
+        [_plain(value, column) for value, column in zip(row, columns, strict=True)]
+        for row in frame[schema.names].itertuples(index=False, name=None)
+    ]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def examples_payload(frame: pd.DataFrame, schema: TableSchema) -> str:
+    """Real rows as compact JSON: ``{"columns": [names], "rows": [[v, ...], ...]}``, one row per line.
+
+    Numbers are rounded to the column's decimals (ints written as ints), missing values are ``null`` and
+    categories are spelled as in the data.
+    """
+    rows = example_rows(frame, schema)
+    body = ",\n".join(_dumps(row) for row in rows)
+    return f'{{"columns":{_dumps(schema.names)},\n"rows":[\n{body}]}}'
+
+
+# -- generator --------------------------------------------------------------------------------------
+def generator_messages(
+    theta: DataGenerationProcess,
+    schema: TableSchema,
+    examples: pd.DataFrame,
+    *,
+    n_rows: int,
+    conditions_text: str | None = None,
+    extra_instruction: str | None = None,
+) -> list[Message]:
+    """The generator's chat: θ as the system prompt; the example rows and the request as the user turn.
+
+    Args:
+        theta: The data generation process.
+        schema: The table's schema.
+        examples: Real rows shown to the model (may be empty: then the request relies on θ alone).
+        n_rows: How many new rows to ask for.
+        conditions_text: A condition every row must satisfy, in words (conditional sampling).
+        extra_instruction: One more instruction for this request only.
+    """
+    if not isinstance(n_rows, (int, np.integer)) or isinstance(n_rows, bool) or n_rows < 1:
+        raise ConfigError(f"n_rows must be a positive integer, got {n_rows!r}")
+    names = schema.names
+    parts = []
+    if len(examples):
+        parts.append(
+            "<examples>\n"
+            'Real rows from the data, as JSON: "rows" lists the values of each row in the order of '
+            '"columns".\n' + examples_payload(examples, schema) + "\n</examples>"
+        )
+    request = [
+        f"Write exactly {n_rows} new row{'s' if n_rows != 1 else ''} of this table. Follow the causal "
+        "structure, the schema and the task instruction. The rows must be new: do not copy an example row."
+    ]
+    if conditions_text and conditions_text.strip():
+        request.append(f"Every row must satisfy this condition: {conditions_text.strip()}")
+    if extra_instruction and extra_instruction.strip():
+        request.append(extra_instruction.strip())
+    # the examples already spell out the column order; repeating long names would cost on every call
+    order = 'the order of "columns" in the examples' if len(examples) else f"this column order: {_dumps(names)}"
+    request.append(
+        "Answer with JSON only, no other text, in exactly this form:\n"
+        '{"rows": [[value, value, ...], ...]}\n'
+        f"with {n_rows} inner array{'s' if n_rows != 1 else ''} of {len(names)} values each, in {order}. "
+        "Write numbers as numbers, categories exactly as listed in the schema, and null for a missing value."
+    )
+    parts.append("<request>\n" + "\n".join(request) + "\n</request>")
+    return [
+        {"role": "system", "content": theta.render(schema)},
+        {"role": "user", "content": "\n\n".join(parts)},
+    ]
+
+
+def _date_only(column: Column) -> bool:
+    bounds = [b for b in (column.min, column.max) if b]
+    return all(str(b).endswith("T00:00:00") or "T" not in str(b) for b in bounds)
+
+
+def _column_schema(column: Column) -> dict[str, Any]:
+    out: dict[str, Any] = {"title": column.name}
+    if column.kind == "categorical":
+        out["enum"] = list(column.categories or ())
+    elif column.kind == "numerical":
+        integer = column.is_integer
+        out["type"] = "integer" if integer else "number"
+        if column.min is not None:
+            out["minimum"] = int(column.min) if integer else float(column.min)
+        if column.max is not None:
+            out["maximum"] = int(column.max) if integer else float(column.max)
+        if not integer:
+            # bounds and a step keep small models from writing digits until max_tokens
+            out["multipleOf"] = 10.0**-column.decimals
+    elif column.kind == "boolean":
+        out["type"] = "boolean"
+    else:
+        out["type"] = "string"
+        out["pattern"] = (
+            r"^\d{4}-\d{2}-\d{2}$" if _date_only(column) else r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$"
+        )
+    return out
+
+
+def _allow_null(spec: dict[str, Any]) -> dict[str, Any]:
+    spec = dict(spec)
+    if "enum" in spec:
+        spec["enum"] = [*spec["enum"], None]
+    else:
+        spec["type"] = [spec["type"], "null"]
+    return spec
+
+
+_CONDITION_KEYS = ("enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _narrow(spec: dict[str, Any], column: Column, condition: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(condition) - set(_CONDITION_KEYS)
+    if unknown or not condition:
+        raise ConfigError(f"condition on {column.name!r} must use {list(_CONDITION_KEYS)}, got {dict(condition)}")
+    spec = dict(spec)
+    if "enum" in condition:
+        wanted = [_plain(v, column) for v in condition["enum"]]
+        if "enum" in spec:
+            allowed = spec["enum"]
+            wanted = [v for v in wanted if v in allowed]
+        elif column.kind == "numerical":
+            low = spec.get("minimum", -math.inf)
+            high = spec.get("maximum", math.inf)
+            wanted = [v for v in wanted if v is not None and low <= v <= high]
+        if not wanted:
+            raise ConfigError(f"condition on {column.name!r} allows no value of the column: {list(condition['enum'])}")
+        spec = {"title": column.name, "enum": list(dict.fromkeys(wanted))}
+    bounds = {k: condition[k] for k in _CONDITION_KEYS[1:] if condition.get(k) is not None}
+    if not bounds:
+        return spec
+    if column.kind != "numerical":
+        if column.kind == "datetime":
+            return spec  # a date range cannot be expressed on a string; rows are checked after parsing
+        raise ConfigError(f"a minimum/maximum condition needs a numerical column; {column.name!r} is not")
+    # exclusive bounds become inclusive ones on the column's grid (one step in), which every backend supports
+    step = 1 if column.is_integer else 10.0**-column.decimals
+    lows = [bounds.get("minimum"), bounds["exclusiveMinimum"] + step if "exclusiveMinimum" in bounds else None]
+    highs = [bounds.get("maximum"), bounds["exclusiveMaximum"] - step if "exclusiveMaximum" in bounds else None]
+    for low in (v for v in lows if v is not None):
+        low = math.ceil(low) if column.is_integer else round_to(float(low), column.decimals)
+        spec["minimum"] = max(spec.get("minimum", low), low)
+    for high in (v for v in highs if v is not None):
+        high = math.floor(high) if column.is_integer else round_to(float(high), column.decimals)
+        spec["maximum"] = min(spec.get("maximum", high), high)
+    if spec.get("minimum", -math.inf) > spec.get("maximum", math.inf):
+        raise ConfigError(
+            f"condition on {column.name!r} leaves an empty range: [{spec.get('minimum')}, {spec.get('maximum')}]"
+        )
+    if "enum" in spec:  # a numerical column narrowed to listed values and a range: keep the values in range
+        low, high = spec.pop("minimum", -math.inf), spec.pop("maximum", math.inf)
+        spec["enum"] = [v for v in spec["enum"] if low <= v <= high]
+        if not spec["enum"]:
+            raise ConfigError(f"condition on {column.name!r} allows no value: {dict(condition)}")
+    return spec
+
+
+def rows_json_schema(
+    schema: TableSchema, n_rows: int, conditions: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """JSON Schema of the generator's answer: ``{"rows": [[v, ...] x n_rows]}``, one typed slot per column.
+
+    Args:
+        schema: The table's schema (categories, bounds, precision, nullability).
+        n_rows: Exact number of rows.
+        conditions: Optional narrowing per column: ``{"enum": [...]}`` and/or bounds ``"minimum"``,
+            ``"maximum"`` (inclusive), ``"exclusiveMinimum"``, ``"exclusiveMaximum"``; any may be left out.
+            Bounds on a datetime column are not expressible and are left to the check after parsing. A
+            conditioned column never allows null.
+    """
+    if not isinstance(n_rows, (int, np.integer)) or isinstance(n_rows, bool) or n_rows < 1:
+        raise ConfigError(f"n_rows must be a positive integer, got {n_rows!r}")
+    conditions = dict(conditions or {})
+    unknown = [name for name in conditions if name not in schema]
+    if unknown:
+        raise ConfigError(f"condition on unknown column(s) {unknown}; columns are {schema.names}")
+    slots = []
+    for column in schema.columns:
+        spec = _column_schema(column)
+        if column.name in conditions:
+            spec = _narrow(spec, column, conditions[column.name])
+        elif column.nullable:
+            spec = _allow_null(spec)
+        slots.append(spec)
+    width = len(slots)
+    return {
+        "title": "rows",
+        "type": "object",
+        "properties": {
+            "rows": {
+                "type": "array",
+                "minItems": int(n_rows),
+                "maxItems": int(n_rows),
+                "items": {
+                    "type": "array",
+                    "prefixItems": slots,
+                    "items": False,
+                    "minItems": width,
+                    "maxItems": width,
+                },
+            }
+        },
+        "required": ["rows"],
+        "additionalProperties": False,
+    }
+
+
+# -- optimizer --------------------------------------------------------------------------------------
+def _format_score(score: float) -> str:
+    return "unknown" if score is None or math.isnan(score) else f"{score:.3f}"
+
+
+def optimizer_messages(
+    pairs: Sequence[tuple[DataGenerationProcess, float]], schema: TableSchema, *, context: str
+) -> list[Message]:
+    """The optimizer's meta-prompt: earlier (θ, score) pairs, worst first and best last, and the request.
+
+    Args:
+        pairs: (θ, discriminator accuracy) pairs in any order; lower accuracy is better. A NaN score
+            counts as the worst.
+        schema: The table's schema (the optimizer may only use its column names).
+        context: What the data is about.
+    """
+    if not pairs:
+        raise ConfigError("the optimizer needs at least one (θ, score) pair")
+
+    def badness(item: tuple[DataGenerationProcess, float]) -> float:
+        score = item[1]
+        return math.inf if score is None or math.isnan(score) else float(score)
+
+    # best last: models weigh the end of the prompt most; a stable sort keeps input order among ties
+    ordered = sorted(pairs, key=badness, reverse=True)
+    blocks = []
+    for i, (theta, score) in enumerate(ordered, start=1):
+        blocks.append(
+            f"<version {i}>\nCausal structure:\n{theta.edges_text()}\n"
+            f"Task instruction: {theta.instruction.strip()}\nScore: {_format_score(score)}\n</version {i}>"
+        )
+    names = schema.names
+    user = "\n\n".join(
+        [
+            "<context>\n" + (context.strip() or "No description of the data was given.") + "\n</context>",
+            "<schema>\n" + schema.describe() + "\n</schema>",
+            "Below are earlier versions of the data generation process. Each has a causal structure "
+            '(each line "A -> B" means that A is a direct cause of B) and a task instruction, followed by '
+            "its score: "
+            "the accuracy of a discriminator that tells real rows from synthetic rows written with that "
+            "version. Lower is better; 0.500 means the discriminator cannot tell synthetic rows from real "
+            "ones. The versions are sorted from the worst score to the best: the last one is the best so "
+            "far.",
+            "\n\n".join(blocks),
+            "Write a new causal structure and task instruction that you expect to get a lower score than "
+            "every version above. You may add, remove or reverse edges, and rewrite the instruction so that "
+            "it helps the generator follow the structure and make realistic, diverse rows. Use only these "
+            f"column names, spelled exactly as here: {_dumps(names)}. The causal structure must be acyclic. "
+            f"Keep the instruction under {MAX_INSTRUCTION_CHARS} characters.\n"
+            "Answer with JSON only, no other text, in this form:\n"
+            '{"dag": [["parent", "child"], ...], "instruction": "..."}',
+        ]
+    )
+    return [{"role": "system", "content": OPTIMIZER_ROLE}, {"role": "user", "content": user}]
+
+
+def optimizer_json_schema(columns: Sequence[str]) -> dict[str, Any]:
+    """JSON Schema of the optimizer's answer: ``{"dag": [[parent, child], ...], "instruction": str}``."""
+    names = list(columns)
+    if not names:
+        raise ConfigError("the optimizer schema needs at least one column name")
+    node = {"enum": names}
+    return {
+        "title": "theta",
+        "type": "object",
+        "properties": {
+            "dag": {
+                "type": "array",
+                "maxItems": len(names) * (len(names) - 1) // 2,
+                "items": {
+                    "type": "array",
+                    "prefixItems": [node, node],
+                    "items": False,
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+            },
+            "instruction": {"type": "string", "maxLength": MAX_INSTRUCTION_CHARS},
+        },
+        "required": ["dag", "instruction"],
+        "additionalProperties": False,
+    }
+
+
+# -- optimizer reply --------------------------------------------------------------------------------
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+_ARROW = re.compile(r"\s*(?:-+>|→|⟶|=>)\s*")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_DAG_KEYS = ("dag", "causal_structure", "causal structure", "causal_graph", "edges", "graph")
+_INSTRUCTION_KEYS = ("instruction", "task_instruction", "task instruction", "task", "guidance")
+_INSTRUCTION_TAG = re.compile(
+    r"<\s*task(?: instruction)?\s*>(.*?)<\s*[/\\]\s*task(?: instruction)?\s*>", re.DOTALL | re.IGNORECASE
+)
+# "instruction": "... in a JSON answer cut off before its end
+_INSTRUCTION_JSONISH = re.compile(
+    r"[\"']?(?:task_)?instruction[\"']?\s*:\s*[\"'](.*?)(?:(?<!\\)[\"']\s*[,}]|\Z)", re.DOTALL | re.IGNORECASE
+)
+_INSTRUCTION_LINE = re.compile(
+    r"^\s*[*#_\s]*(?:task\s+)?instruction[*_\s]*:[*_\s]*(.+?)(?:\n\s*\n|\Z)",
+    re.IGNORECASE | re.MULTILINE | re.DOTALL,
+)
+
+
+def _balanced(text: str, start: int) -> str | None:
+    """The bracketed span opening at ``text[start]``, honouring strings; None if it never closes."""
+    pairs = {"{": "}", "[": "]"}
+    stack: list[str] = []
+    quote: str | None = None
+    escaped = False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in pairs:
+            stack.append(pairs[ch])
+        elif ch in "}]":
+            if not stack or stack.pop() != ch:
+                return None
+            if not stack:
+                return text[start : i + 1]
+    return None
+
+
+def _load(candidate: str) -> Any:
+    for attempt in (candidate, _TRAILING_COMMA.sub(r"\1", candidate)):
+        try:
+            return json.loads(attempt)
+        except json.JSONDecodeError:
+            pass
+        try:
+            return ast.literal_eval(attempt)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
+    return None
+
+
+def _structures(text: str) -> list[Any]:
+    """Every JSON or Python literal object/list found in ``text``, fenced blocks first."""
+    sources = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    found: list[Any] = []
+    for source in sources:
+        i = 0
+        while i < len(source):
+            if source[i] in "{[":
+                span = _balanced(source, i)
+                if span is not None:
+                    value = _load(span)
+                    if value is not None:
+                        found.append(value)
+                        i += len(span)
+                        continue
+            i += 1
+    return found
+
+
+def _lookup(data: Mapping[str, Any], keys: Sequence[str]) -> tuple[bool, Any]:
+    lowered = {str(k).strip().lower(): v for k, v in data.items()}
+    for key in keys:
+        if key in lowered:
+            return True, lowered[key]
+    return False, None
+
+
+def _resolver(columns: Sequence[str]):
+    loose = {" ".join(c.split()).casefold(): c for c in columns}
+
+    def resolve(name: str) -> str:
+        name = name.strip().strip("\"'`*").strip()
+        return name if name in columns else loose.get(" ".join(name.split()).casefold(), name)
+
+    return resolve
+
+
+def _edge_from(item: Any, resolve) -> Edge | None:
+    if isinstance(item, str):
+        parts = [p for p in _ARROW.split(item.strip()) if p.strip()]
+        return (resolve(parts[0]), resolve(parts[1])) if len(parts) == 2 else None
+    if isinstance(item, Mapping):
+        for a, b in (("parent", "child"), ("from", "to"), ("source", "target"), ("cause", "effect")):
+            found_a, left = _lookup(item, (a,))
+            found_b, right = _lookup(item, (b,))
+            if found_a and found_b and isinstance(left, str) and isinstance(right, str):
+                return resolve(left), resolve(right)
+        return None
+    if isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item):
+        return resolve(item[0]), resolve(item[1])
+    return None
+
+
+def _edges_from_value(value: Any, resolve) -> list[Edge] | None:
+    """Edges from a "dag" value; None when the value has no usable shape at all."""
+    if isinstance(value, str):
+        return _edges_from_lines(value, resolve)
+    if isinstance(value, Mapping):  # {"parent": ["child", ...]} adjacency form
+        edges = []
+        for parent, kids in value.items():
+            for kid in [kids] if isinstance(kids, str) else kids if isinstance(kids, list) else []:
+                if isinstance(kid, str):
+                    edges.append((resolve(str(parent)), resolve(kid)))
+        return edges
+    if not isinstance(value, (list, tuple)):
+        return None
+    edges: list[Edge] = []
+    for item in value:
+        if isinstance(item, str) and not _ARROW.search(item):
+            continue
+        chain = [p for p in _ARROW.split(item.strip()) if p.strip()] if isinstance(item, str) else None
+        if chain and len(chain) > 2:
+            edges.extend((resolve(a), resolve(b)) for a, b in itertools.pairwise(chain))
+            continue
+        edge = _edge_from(item, resolve)
+        if edge is not None:
+            edges.append(edge)
+    return edges if edges or not value else None
+
+
+def _edges_from_lines(text: str, resolve) -> list[Edge]:
+    edges: list[Edge] = []
+    for raw in text.splitlines():
+        line = _BULLET.sub("", raw).strip().strip("`").rstrip(".,;")
+        if not _ARROW.search(line) or len(line) > 400:
+            continue
+        chain = [p.strip() for p in _ARROW.split(line)]
+        if any(not p for p in chain):
+            continue
+        edges.extend((resolve(a), resolve(b)) for a, b in itertools.pairwise(chain))
+    return edges
+
+
+def _instruction_from_text(text: str) -> str:
+    tagged = _INSTRUCTION_TAG.search(text)
+    if tagged:
+        return tagged.group(1).strip()
+    jsonish = _INSTRUCTION_JSONISH.search(text)
+    if jsonish and jsonish.group(1).strip():
+        return jsonish.group(1).replace('\\"', '"').strip()
+    line = _INSTRUCTION_LINE.search(text)
+    return line.group(1).strip().strip("\"'") if line else ""
+
+
+def parse_optimizer_reply(text: str | None, columns: Sequence[str]) -> tuple[list[Edge], str]:
+    """Read a new causal structure and instruction from the optimizer's answer, whatever its shape.
+
+    Accepts a JSON object (bare, fenced or inside prose; Python-repr dicts and trailing commas too) with
+    "dag" as [parent, child] pairs, ``"A -> B"`` strings, a text block of such lines, or
+    ``{"parent": ..., "child": ...}`` objects, and the instruction under "instruction" or
+    "task_instruction"; failing that, ``A -> B`` lines and an ``Instruction: ...`` line or ``<task>`` tag in
+    plain text. Column names are mapped to ``columns`` ignoring case and spacing; unknown names are kept
+    for :func:`mallm_gan.causal.validate_dag` to report, and acyclicity is not checked here.
+
+    Raises:
+        ParseError: the reply is empty, or holds neither a causal structure nor an instruction.
+    """
+    if text is None or not text.strip():
+        raise ParseError("the optimizer's reply is empty")
+    resolve = _resolver(list(columns))
+    problems: list[str] = []
+    for value in _structures(text):
+        if isinstance(value, Mapping):
+            has_dag, dag = _lookup(value, _DAG_KEYS)
+            has_instruction, instruction = _lookup(value, _INSTRUCTION_KEYS)
+            if not has_dag and not has_instruction:
+                continue
+            if isinstance(instruction, list):
+                instruction = " ".join(str(x) for x in instruction)
+            instruction = instruction.strip() if isinstance(instruction, str) else ""
+            edges = _edges_from_value(dag, resolve) if has_dag and dag is not None else []
+            if edges is None:
+                problems.append(f"'dag' has an unusable shape ({type(dag).__name__}: {str(dag)[:80]!r})")
+                edges = []
+            if edges or instruction:
+                return edges, instruction
+        elif isinstance(value, list) and value:
+            edges = _edges_from_value(value, resolve)
+            if edges:
+                return edges, _instruction_from_text(text)
+    edges = _edges_from_lines(text, resolve)
+    instruction = _instruction_from_text(text)
+    if edges or instruction:
+        return edges, instruction
+    problems.append("no JSON object with 'dag' or 'instruction', no 'A -> B' lines, no 'Instruction:' line")
+    snippet = " ".join(text.split())[:200]
+    raise ParseError(
+        f"could not read a causal structure or instruction from the optimizer's reply "
+        f"({'; '.join(problems)}): {snippet!r}",
+        problems=problems,
+    )
+
+
+# -- sizes ------------------------------------------------------------------------------------------
+def prompt_size(messages: Sequence[Mapping[str, Any]]) -> int:
+    """Characters in the messages' contents."""
+    return sum(len(str(m.get("content") or "")) for m in messages)
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: about four characters per token, rounded up."""
+    return -(-len(text) // 4)
+
+
+__all__ = [
+    "MAX_INSTRUCTION_CHARS",
+    "OPTIMIZER_ROLE",
+    "estimate_tokens",
+    "example_rows",
+    "examples_payload",
+    "generator_messages",
+    "optimizer_json_schema",
+    "optimizer_messages",
+    "parse_optimizer_reply",
+    "prompt_size",
+    "rows_json_schema",
+]
