@@ -1,0 +1,822 @@
+"""From LLM text to valid rows: tolerant parsing, coercion against the schema, the copy guard.
+
+Three steps, each counting what it drops so nothing disappears silently:
+
+1. :func:`parse_rows` recovers row records from whatever text the model wrote (fenced, prose-wrapped,
+   Python-repr, trailing commas, JSON lines, truncated output) and counts the problems by reason.
+2. :class:`RowValidator` coerces every value to its column's kind and precision, rejects what cannot be
+   repaired, checks structured conditions and applies the copy guard.
+3. :class:`RejectionReport` counts generated, accepted and rejected rows by reason and by column.
+
+The copy guard compares *normalised* rows (training and generated rows go through the same coercion), so
+"1" vs 1, 2.50 vs 2.5 and "Female" vs "female" are the same row.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, SchemaError
+from .schema import Column, TableSchema, round_to
+
+if TYPE_CHECKING:
+    from .conditions import Conditions
+
+CopyPolicy = Literal["k", "never", "allow"]
+COPY_POLICIES: tuple[str, ...] = ("k", "never", "allow")
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "missing", "unknown"})
+_CONTAINER_KEYS = ("rows", "data", "records", "samples", "items", "results")
+_MAX_DEPTH = 6
+
+# -- parsing ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ParseResult:
+    """Rows recovered from one LLM answer.
+
+    Attributes:
+        records: Row dicts (string keys, raw values) in the order they appeared.
+        problems: Counts of what could not be used, by reason ("empty", "no_json", "not_a_row",
+            "wrong_length", "bad_json", "truncated", "no_rows").
+        truncated: The answer ended inside a JSON value; complete rows before the cut were kept.
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    problems: Counter[str] = field(default_factory=Counter)
+    truncated: bool = False
+
+
+_FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\r?\n?(.*?)(?:```|\Z)", re.S)
+# splits text into quoted strings (odd items) and the rest (even items), so repairs never touch strings
+_STRINGS = re.compile(r"(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')", re.S)
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+_JSON_WORDS = re.compile(r"\b(true|false|null|NaN|nan)\b")
+_PY_WORDS = {"true": "True", "false": "False", "null": "None", "NaN": "None", "nan": "None"}
+_DECODER = json.JSONDecoder()
+_FAIL = object()
+
+
+def parse_rows(text: str | None, columns: Sequence[str] | None = None) -> ParseResult:
+    """Recover row records from an LLM answer; never raises on bad text.
+
+    Args:
+        text: The answer's content.
+        columns: Column names in schema order. They identify a single object that is itself a row and map
+            rows given as positional arrays onto names.
+
+    Returns:
+        The records found and the problems counted by reason.
+    """
+    result = ParseResult()
+    if text is None or not str(text).strip():
+        result.problems["empty"] += 1
+        return result
+    text = str(text)
+    if text.lstrip().startswith('"'):  # JSON encoded twice: a string holding the JSON
+        try:
+            inner = json.loads(text)
+        except ValueError:
+            inner = None
+        if isinstance(inner, str):
+            return parse_rows(inner, columns)
+    folded = {fold(c) for c in columns} if columns else set()
+    fenced = [m.group(1) for m in _FENCE.finditer(text)] if "```" in text else []
+    found = False
+    if fenced:
+        trial = ParseResult()
+        found = any([_scan(part, columns, folded, trial, 0) for part in fenced])
+        if trial.records:
+            result = trial
+    if not result.records:
+        result = ParseResult()
+        found = _scan(text, columns, folded, result, 0) or found
+    if not result.records and not result.problems:
+        result.problems["no_rows" if found else "no_json"] += 1
+    return result
+
+
+def _scan(text: str, columns: Sequence[str] | None, folded: set[str], out: ParseResult, depth: int) -> bool:
+    """Parse every top-level JSON-ish value in ``text``; return whether any was found."""
+    found = False
+    pos, n = 0, len(text)
+    while pos < n:
+        starts = [i for i in (text.find("{", pos), text.find("[", pos)) if i >= 0]
+        if not starts:
+            break
+        start = min(starts)
+        found = True
+        try:
+            value, end = _DECODER.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            end, flats = _brackets(text, start)
+            if end < 0:  # the answer stops inside this value: keep the complete rows before the cut
+                out.truncated = True
+                out.problems["truncated"] += 1
+                _salvage(text, flats, columns, folded, out, depth)
+                break
+            value = _loads(text[start:end])
+            if value is _FAIL:
+                _salvage(text, flats, columns, folded, out, depth)
+                pos = end
+                continue
+        _extract(value, columns, folded, out, depth)
+        pos = end
+    return found
+
+
+def _brackets(text: str, start: int) -> tuple[int, list[tuple[int, int]]]:
+    """End of the bracketed value at ``start`` (-1 if it never closes) and its innermost (flat) parts."""
+    stack: list[list[Any]] = []
+    flats: list[tuple[int, int]] = []
+    quote = ""
+    i, n = start, len(text)
+    while i < n:
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch == '"' or ch == "'":
+            quote = ch
+        elif ch == "{" or ch == "[":
+            if stack:
+                stack[-1][1] = True
+            stack.append([i, False])
+        elif ch == "}" or ch == "]":
+            opened, nested = stack.pop()
+            if not nested:
+                flats.append((opened, i + 1))
+            if not stack:
+                return i + 1, flats
+        i += 1
+    return -1, flats
+
+
+def _loads(segment: str) -> Any:
+    """JSON, then JSON without trailing commas, then a Python literal (never ``eval``)."""
+    try:
+        return json.loads(segment)
+    except (ValueError, RecursionError):
+        pass
+    parts = _STRINGS.split(segment)
+    plain = [_TRAILING_COMMA.sub(r"\1", p) if i % 2 == 0 else p for i, p in enumerate(parts)]
+    try:
+        return json.loads("".join(plain))
+    except (ValueError, RecursionError):
+        pass
+    py = [_JSON_WORDS.sub(lambda m: _PY_WORDS[m.group(1)], p) if i % 2 == 0 else p for i, p in enumerate(plain)]
+    try:
+        return ast.literal_eval("".join(py))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return _FAIL
+
+
+def _salvage(text: str, flats: list[tuple[int, int]], columns, folded, out: ParseResult, depth: int) -> None:
+    for start, end in flats:
+        segment = text[start:end]
+        value = _loads(segment)
+        if value is _FAIL:
+            # prose in brackets ("[see above]") is not a broken row; anything quoted or keyed is
+            if segment.startswith("{") or '"' in segment or "'" in segment:
+                out.problems["bad_json"] += 1
+            continue
+        if isinstance(value, (list, tuple)) and not columns:
+            continue
+        _extract(value, columns, folded, out, depth)
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, (dict, list, tuple, set, frozenset))
+
+
+def _extract(value: Any, columns, folded: set[str], out: ParseResult, depth: int) -> None:
+    """Turn one decoded value into records (a list of rows, a wrapper object, a row, ...)."""
+    if depth > _MAX_DEPTH:
+        out.problems["not_a_row"] += 1
+        return
+    if isinstance(value, dict):
+        _extract_dict(value, columns, folded, out, depth)
+    elif isinstance(value, (list, tuple)):
+        if columns and value and all(_is_scalar(v) for v in value):
+            _positional(value, columns, out)  # the whole list is one positional row
+            return
+        for item in value:
+            if isinstance(item, dict):
+                _extract_dict(item, columns, folded, out, depth + 1, inner=True)
+            elif isinstance(item, (list, tuple)):
+                if columns and all(_is_scalar(v) for v in item):
+                    _positional(item, columns, out)
+                else:
+                    _extract(item, columns, folded, out, depth + 1)
+            elif isinstance(item, str) and item.lstrip()[:1] in ("{", "["):
+                _scan(item, columns, folded, out, depth + 1)
+            else:
+                out.problems["not_a_row"] += 1
+    elif isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+        _scan(value, columns, folded, out, depth + 1)  # JSON encoded twice
+    else:
+        out.problems["not_a_row"] += 1
+
+
+def _extract_dict(value: dict, columns, folded: set[str], out: ParseResult, depth: int, inner=False) -> None:
+    keys = {fold(str(k)): k for k in value}
+    if folded and folded & set(keys):
+        lists = [v for v in value.values() if isinstance(v, list)]
+        if lists and len(lists) == len(value) and len({len(v) for v in lists}) == 1:
+            # column-oriented: {"age": [30, 40], "sex": ["f", "m"]}
+            names = [str(k) for k in value]
+            out.records.extend(dict(zip(names, vals, strict=True)) for vals in zip(*lists, strict=True))
+        else:
+            out.records.append({str(k): v for k, v in value.items()})
+        return
+    if not folded and all(_is_scalar(v) for v in value.values()) and (inner or value):
+        out.records.append({str(k): v for k, v in value.items()})
+        return
+    for key in _CONTAINER_KEYS:
+        if key in keys and not _is_scalar(value[keys[key]]):
+            _extract(value[keys[key]], columns, folded, out, depth + 1)
+            return
+    lists = [v for v in value.values() if isinstance(v, list)]
+    if len(lists) == 1:
+        _extract(lists[0], columns, folded, out, depth + 1)
+    elif value and all(isinstance(v, dict) for v in value.values()):
+        for item in value.values():  # {"row1": {...}, "row2": {...}} or a single wrapper
+            _extract_dict(item, columns, folded, out, depth + 1, inner=len(value) > 1)
+    else:
+        out.problems["not_a_row"] += 1
+
+
+def _positional(values: Sequence[Any], columns: Sequence[str], out: ParseResult) -> None:
+    if len(values) != len(columns):
+        out.problems["wrong_length"] += 1
+    elif [str(v) for v in values] != list(columns):  # a header line is not a row
+        out.records.append(dict(zip(columns, values, strict=True)))
+
+
+# -- value coercion --------------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_UNIT = re.compile(r"([+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+)\s+([A-Za-z][A-Za-z./ ]*)")
+# "3.5 k" or "2 million" carry a multiplier; repairing them as 3.5 or 2 would be wrong
+_MULTIPLIERS = frozenset({"k", "m", "b", "bn", "mn", "mil", "thousand", "million", "billion", "trillion"})
+_TRUE = frozenset({"true", "yes", "y", "t", "1", "1.0"})
+_FALSE = frozenset({"false", "no", "n", "f", "0", "0.0"})
+Converter = Callable[[Any], tuple[bool, Any]]
+_NONE: tuple[bool, Any] = (True, None)
+
+
+def fold(text: str) -> str:
+    """Case- and whitespace-insensitive form of a name or category."""
+    return " ".join(text.split()).casefold()
+
+
+def _is_missing(value: Any) -> bool:
+    """None, NaN, NaT or pandas NA; a list or other container is never a missing value."""
+    if value is None:
+        return True
+    if isinstance(value, (list, tuple, dict, set, frozenset, np.ndarray)):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def parse_number(text: str) -> float | None:
+    """Read a number written by a person or a model: "1,234", "42 years"; None if it is not one.
+
+    Currency and multipliers ("$3.5k", "2 million") are not repaired: guessing them would invent data.
+    """
+    s = text.strip().replace("\u2212", "-")
+    if _NUMBER.fullmatch(s):
+        return float(s)
+    if _THOUSANDS.fullmatch(s):
+        return float(s.replace(",", ""))
+    match = _UNIT.fullmatch(s)
+    if match and match.group(2).split()[0].rstrip(".").casefold() not in _MULTIPLIERS:
+        return float(match.group(1).replace(",", ""))
+    return None
+
+
+def _num_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+@lru_cache(maxsize=1024)
+def _converter(column: Column) -> Converter:
+    """A function value -> (True, normalised value or None for missing) | (False, reason); no range check."""
+    if column.kind == "numerical":
+        return _numeric_converter(column.decimals, column.is_integer)
+    if column.kind == "categorical":
+        return _category_converter(tuple(column.categories or ()))
+    if column.kind == "boolean":
+        return _boolean_converter()
+    return _date_converter()
+
+
+def _numeric_converter(decimals: int, integer: bool) -> Converter:
+    def convert(value: Any) -> tuple[bool, Any]:
+        kind = type(value)
+        if kind is float:
+            x = value
+        elif kind is int:
+            x = float(value) if -1e300 < value < 1e300 else math.inf
+        elif kind is str:
+            if fold(value) in MISSING_TOKENS:
+                return _NONE
+            x = parse_number(value)
+            if x is None:
+                return False, "not_a_number"
+        elif _is_missing(value):
+            return _NONE
+        elif isinstance(value, (int, float, np.integer, np.floating)) and kind is not bool:
+            x = float(value)
+        else:
+            return False, "not_a_number"
+        if x != x:
+            return _NONE
+        if math.isinf(x):
+            return False, "not_a_number"
+        if abs(x) < 1e15:  # beyond that, scaling by 10**decimals overflows and no digit is left to round
+            x = round_to(x, decimals)
+        if integer:
+            if not x.is_integer():
+                return False, "not_integer"
+            return True, int(x)
+        return True, x
+
+    return convert
+
+
+def _category_converter(categories: tuple[Any, ...]) -> Converter:
+    numeric = bool(categories) and all(
+        isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, bool) for c in categories
+    )
+    exact: dict[Any, Any] = {}
+    folded: dict[str, Any] = {}
+    for cat in categories:
+        exact.setdefault(cat, cat)  # 1.0 and 1 hash alike, so numeric categories match either
+        folded.setdefault(fold(_num_text(cat) if numeric else str(cat)), cat)
+
+    def convert(value: Any) -> tuple[bool, Any]:
+        kind = type(value)
+        if kind is str:
+            if value in exact:
+                return True, exact[value]
+            key = fold(value)
+            if key in folded:
+                return True, folded[key]
+            if key in MISSING_TOKENS:
+                return _NONE
+            if numeric:
+                x = parse_number(key)
+                if x is not None and x in exact:
+                    return True, exact[x]
+            return False, "unknown_category"
+        if _is_missing(value):
+            return _NONE
+        if kind is bool or isinstance(value, np.bool_):
+            # True is 1 to Python but not to a 0/1-coded column (asia codes 0 = yes)
+            key = "true" if value else "false"
+            return (True, folded[key]) if key in folded and not numeric else (False, "unknown_category")
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            if numeric:
+                return (True, exact[value]) if value in exact else (False, "unknown_category")
+            key = _num_text(value)
+            return (True, folded[key]) if key in folded else (False, "unknown_category")
+        return False, "unknown_category"
+
+    return convert
+
+
+def _boolean_converter() -> Converter:
+    def convert(value: Any) -> tuple[bool, Any]:
+        if value is True or value is False:
+            return True, value
+        if isinstance(value, str):
+            key = fold(value)
+            if key in _TRUE:
+                return True, True
+            if key in _FALSE:
+                return True, False
+            return _NONE if key in MISSING_TOKENS else (False, "not_a_boolean")
+        if _is_missing(value):
+            return _NONE
+        if isinstance(value, np.bool_):
+            return True, bool(value)
+        if isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
+            return True, bool(value)
+        return False, "not_a_boolean"
+
+    return convert
+
+
+def _date_converter() -> Converter:
+    def convert(value: Any) -> tuple[bool, Any]:
+        if value is None or value is pd.NaT:
+            return _NONE
+        if isinstance(value, str):
+            text = value.strip()
+            if fold(text) in MISSING_TOKENS:
+                return _NONE
+            try:
+                stamp = datetime.fromisoformat(text)
+            except ValueError:
+                try:
+                    stamp = pd.Timestamp(text).to_pydatetime()
+                except (ValueError, TypeError, OverflowError):
+                    return False, "not_a_date"
+        elif isinstance(value, datetime):
+            stamp = value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+        elif isinstance(value, date):
+            stamp = datetime.combine(value, time())
+        elif isinstance(value, np.datetime64):
+            if np.isnat(value):
+                return _NONE
+            stamp = pd.Timestamp(value).to_pydatetime()
+        elif _is_missing(value):
+            return _NONE
+        else:
+            return False, "not_a_date"
+        if stamp.tzinfo is not None:
+            stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+        return True, stamp.isoformat()
+
+    return convert
+
+
+def _bounds(column: Column) -> tuple[Any, Any]:
+    """The column's [min, max] in normalised form (numbers at the column's precision, ISO text)."""
+    if column.kind not in ("numerical", "datetime"):
+        return None, None
+    convert = _converter(column)
+    low = convert(column.min)[1] if column.min is not None else None
+    high = convert(column.max)[1] if column.max is not None else None
+    return low, high
+
+
+def _checker(column: Column) -> Converter:
+    convert = _converter(column)
+    low, high = _bounds(column)
+    if low is None and high is None:
+        return convert
+
+    def check(value: Any) -> tuple[bool, Any]:
+        result = convert(value)
+        x = result[1]
+        if result[0] and x is not None and ((low is not None and x < low) or (high is not None and x > high)):
+            return False, "out_of_range"
+        return result
+
+    return check
+
+
+def normalise_value(value: Any, column: Column, *, check_range: bool = True) -> tuple[bool, Any]:
+    """Coerce one value to ``column``'s kind and precision.
+
+    Returns:
+        ``(True, value)`` with the normalised value (int, rounded float, canonical category, bool, ISO
+        date text, or None when missing) or ``(False, reason)`` ("not_a_number", "not_integer",
+        "unknown_category", "not_a_boolean", "not_a_date", "out_of_range"). Missingness is not judged
+        here: a missing value comes back as ``(True, None)`` whether or not the column allows it.
+    """
+    return (_checker(column) if check_range else _converter(column))(value)
+
+
+def normalise_frame(frame: pd.DataFrame, schema: TableSchema) -> list[tuple[Any, ...]]:
+    """Normalise every row of ``frame`` (schema column order) the way generated rows are normalised.
+
+    Values that cannot be normalised (training data outside a metadata override) are kept as they are:
+    no generated row can equal them, which is what the copy guard needs.
+    """
+    missing = [name for name in schema.names if name not in frame.columns]
+    if missing:
+        raise SchemaError(f"the training data lacks column(s) {missing}", column=missing[0])
+    columns = []
+    for column in schema.columns:
+        convert = _converter(column)
+        values = []
+        for raw in frame[column.name].tolist():
+            ok, value = convert(raw)
+            values.append(value if ok else raw)
+        columns.append(values)
+    return list(zip(*columns, strict=True)) if columns else []
+
+
+# -- validation ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RejectionReport:
+    """What happened to generated rows: accepted, rejected by reason (and column), copies, notes.
+
+    Attributes:
+        generated: Records handed to the validator.
+        accepted: Records returned as valid rows.
+        reasons: Rejections by their first reason ("out_of_range", "copy_of_unique_record", ...).
+        by_column: Rejections by (reason, column) for reasons that concern one column.
+        shared_copies: Accepted rows equal to a training record that occurs at least ``copy_k`` times.
+        unique_copies: Accepted rows equal to a rarer training record (only under ``copy_policy="allow"``).
+        notes: Repairs that kept the row ("extra_key", "renamed_key", "duplicate_key").
+        parse_problems: Problems met while parsing the answers ("truncated", "no_json", ...).
+    """
+
+    generated: int = 0
+    accepted: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    by_column: Counter[tuple[str, str]] = field(default_factory=Counter)
+    shared_copies: int = 0
+    unique_copies: int = 0
+    notes: Counter[str] = field(default_factory=Counter)
+    parse_problems: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.reasons.values())
+
+    def reject(self, reason: str, column: str | None = None) -> None:
+        self.reasons[reason] += 1
+        if column is not None:
+            self.by_column[(reason, column)] += 1
+
+    def add(self, other: RejectionReport) -> RejectionReport:
+        """Merge ``other`` into this report (in place) and return it."""
+        self.generated += other.generated
+        self.accepted += other.accepted
+        self.reasons.update(other.reasons)
+        self.by_column.update(other.by_column)
+        self.shared_copies += other.shared_copies
+        self.unique_copies += other.unique_copies
+        self.notes.update(other.notes)
+        self.parse_problems.update(other.parse_problems)
+        return self
+
+    def add_parse(self, result: ParseResult) -> RejectionReport:
+        """Count the problems of one parsed answer."""
+        self.parse_problems.update(result.problems)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; ``by_column`` becomes ``{reason: {column: count}}``."""
+        by_column: dict[str, dict[str, int]] = {}
+        for (reason, column), count in sorted(self.by_column.items()):
+            by_column.setdefault(reason, {})[column] = count
+        return {
+            "generated": self.generated,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "reasons": dict(self.reasons.most_common()),
+            "by_column": by_column,
+            "shared_copies": self.shared_copies,
+            "unique_copies": self.unique_copies,
+            "notes": dict(self.notes.most_common()),
+            "parse_problems": dict(self.parse_problems.most_common()),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RejectionReport:
+        by_column = Counter(
+            {(reason, col): n for reason, cols in data.get("by_column", {}).items() for col, n in cols.items()}
+        )
+        return cls(
+            generated=int(data.get("generated", 0)),
+            accepted=int(data.get("accepted", 0)),
+            reasons=Counter(data.get("reasons", {})),
+            by_column=by_column,
+            shared_copies=int(data.get("shared_copies", 0)),
+            unique_copies=int(data.get("unique_copies", 0)),
+            notes=Counter(data.get("notes", {})),
+            parse_problems=Counter(data.get("parse_problems", {})),
+        )
+
+    def summary(self) -> str:
+        """One line, like ``accepted 45 of 60; rejected: copy 9, out_of_range 6 (age 4, bmi 2)``."""
+        parts = []
+        for reason, count in sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+            cols = sorted(((c, n) for (r, c), n in self.by_column.items() if r == reason), key=lambda x: -x[1])
+            detail = f" ({', '.join(f'{c} {n}' for c, n in cols)})" if cols else ""
+            parts.append(f"{reason} {count}{detail}")
+        text = f"accepted {self.accepted} of {self.generated}; rejected: {', '.join(parts) or 'none'}"
+        if self.shared_copies or self.unique_copies:
+            text += f"; copies kept: shared {self.shared_copies}"
+            text += f", unique {self.unique_copies}" if self.unique_copies else ""
+        for label, counter in (("notes", self.notes), ("parse", self.parse_problems)):
+            if counter:
+                text += f"; {label}: " + ", ".join(f"{k} {n}" for k, n in counter.most_common())
+        return text
+
+
+@dataclass
+class ValidationResult:
+    """Valid rows (dicts in schema order, normalised values) and the report on all records."""
+
+    rows: list[dict[str, Any]]
+    report: RejectionReport
+
+
+class RowValidator:
+    """Coerce, check and filter generated records against a schema and the training data.
+
+    Args:
+        schema: The table schema every row must obey.
+        training: The real training rows, for the copy guard and near-copy distances; None disables both.
+        copy_policy: ``"k"`` (default) rejects a row equal to a training record that occurs fewer than
+            ``copy_k`` times ("copy_of_unique_record") and keeps copies of commoner records, which identify
+            no single person; ``"never"`` rejects every exact copy ("copy"); ``"allow"`` keeps all.
+        copy_k: How often a combination must occur in the training data before a copy of it is allowed.
+        conditions: Structured conditions every row must meet ("condition_not_met").
+        dcr_threshold: If set, reject as "near_copy" a row whose distance to the nearest training record
+            occurring fewer than ``copy_k`` times is below it (numbers in training standard deviations, L1;
+            any other mismatch, and missing vs present, count 1).
+    """
+
+    def __init__(
+        self,
+        schema: TableSchema,
+        training: pd.DataFrame | None = None,
+        *,
+        copy_policy: CopyPolicy = "k",
+        copy_k: int = 2,
+        conditions: Conditions | None = None,
+        dcr_threshold: float | None = None,
+    ) -> None:
+        if copy_policy not in COPY_POLICIES:
+            raise ConfigError(f"copy_policy must be one of {list(COPY_POLICIES)}, got {copy_policy!r}")
+        if isinstance(copy_k, bool) or not isinstance(copy_k, (int, np.integer)) or copy_k < 1:
+            raise ConfigError(f"copy_k must be a whole number >= 1, got {copy_k!r}")
+        if dcr_threshold is not None and not (isinstance(dcr_threshold, (int, float)) and dcr_threshold >= 0):
+            raise ConfigError(f"dcr_threshold must be a number >= 0 or None, got {dcr_threshold!r}")
+        self.schema = schema
+        self.copy_policy = copy_policy
+        self.copy_k = int(copy_k)
+        self.conditions = conditions if conditions else None
+        self.dcr_threshold = dcr_threshold
+        self._names = schema.names
+        self._name_set = set(self._names)
+        self._plan = [(c.name, _checker(c), c.nullable) for c in schema.columns]
+        self._folded_names = {fold(n): n for n in reversed(self._names)}
+        self._key_cache: dict[str, str | None] = {}
+        tuples = normalise_frame(training, schema) if training is not None else []
+        self._train_counts: Counter[tuple[Any, ...]] = Counter(tuples)
+        self._dcr = _DistanceIndex(schema, tuples, self._train_counts, self.copy_k)
+
+    def copy_count(self, row: Mapping[str, Any]) -> int:
+        """How often a normalised row occurs in the training data."""
+        return self._train_counts.get(tuple(row.get(n) for n in self._names), 0)
+
+    def validate(self, records: Iterable[Any]) -> ValidationResult:
+        """Validate ``records`` (dicts from :func:`parse_rows`); never raises on bad records."""
+        report = RejectionReport()
+        kept: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        names, conditions, counts = self._names, self.conditions, self._train_counts
+        for record in records:
+            report.generated += 1
+            if not isinstance(record, Mapping):
+                report.reject("not_a_row")
+                continue
+            if record.keys() != self._name_set:
+                record = self._map_keys(record, report)
+            values = []
+            for name, check, nullable in self._plan:
+                ok, value = check(record.get(name))
+                if not ok:
+                    report.reject(value, name)
+                    break
+                if value is None and not nullable:
+                    report.reject("missing_value", name)
+                    break
+                values.append(value)
+            else:
+                key = tuple(values)
+                row = dict(zip(names, values, strict=True))
+                if conditions is not None and not conditions.matches(row):
+                    report.reject("condition_not_met", conditions.first_failure(row))
+                    continue
+                count = counts.get(key, 0)
+                if count and self.copy_policy == "never":
+                    report.reject("copy")
+                    continue
+                if count and count < self.copy_k and self.copy_policy == "k":
+                    report.reject("copy_of_unique_record")
+                    continue
+                kept.append((key, row))
+        if self.dcr_threshold is not None and kept:
+            near = self._dcr.below(np.array([key for key, _ in kept], dtype=object), self.dcr_threshold)
+            if near.any():
+                report.reasons["near_copy"] += int(near.sum())
+                kept = [item for item, bad in zip(kept, near, strict=True) if not bad]
+        for key, _ in kept:
+            count = counts.get(key, 0)
+            if count >= self.copy_k:
+                report.shared_copies += 1
+            elif count:
+                report.unique_copies += 1
+        report.accepted = len(kept)
+        return ValidationResult([row for _, row in kept], report)
+
+    def _map_keys(self, record: Mapping[Any, Any], report: RejectionReport) -> dict[str, Any]:
+        """Match keys to column names regardless of case and spacing; drop and count the rest."""
+        mapped: dict[str, Any] = {}
+        for key, value in record.items():
+            text = key if isinstance(key, str) else str(key)
+            try:
+                name = self._key_cache[text]
+            except KeyError:
+                name = text if text in self._name_set else self._folded_names.get(fold(text))
+                if len(self._key_cache) < 10_000:  # odd keys from a chatty model must not grow it forever
+                    self._key_cache[text] = name
+            if name is None:
+                report.notes["extra_key"] += 1
+            elif name in mapped:
+                report.notes["duplicate_key"] += 1
+            else:
+                if name != key:
+                    report.notes["renamed_key"] += 1
+                mapped[name] = value
+        return mapped
+
+
+class _DistanceIndex:
+    """Training records that occur fewer than ``k`` times, encoded for fast distance computations.
+
+    Numbers are divided by the training standard deviation and compared by L1; every other column is
+    one-hot encoded so that its mismatch count is one matrix product.
+    """
+
+    def __init__(self, schema: TableSchema, tuples: list[tuple[Any, ...]], counts: Counter, k: int) -> None:
+        width = len(schema.columns)
+        rare = [t for t in dict.fromkeys(tuples) if counts[t] < k]
+        self._numeric = [i for i, c in enumerate(schema.columns) if c.kind == "numerical"]
+        self._other = [i for i in range(width) if i not in set(self._numeric)]
+        self._slots: list[dict[Any, int]] = []
+        self._std = np.ones(len(self._numeric))
+        self._num = np.zeros((0, len(self._numeric)))
+        self._hot = np.zeros((0, 0), dtype=np.float32)
+        if not rare:
+            return
+        everything = np.array(tuples, dtype=object).reshape(len(tuples), width)
+        if len(tuples) > 1 and self._numeric:
+            std = np.nanstd(_as_float(everything[:, self._numeric]), axis=0, ddof=1)
+            self._std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
+        table = np.array(rare, dtype=object).reshape(len(rare), width)
+        self._num = _as_float(table[:, self._numeric]) / self._std
+        start = 0
+        for j in self._other:
+            slots = {v: start + i for i, v in enumerate(dict.fromkeys(table[:, j].tolist()))}
+            self._slots.append(slots)
+            start += len(slots)
+        self._hot = self._one_hot(table, start)
+
+    def _one_hot(self, table: np.ndarray, size: int | None = None) -> np.ndarray:
+        size = self._hot.shape[1] if size is None else size
+        hot = np.zeros((len(table), size), dtype=np.float32)
+        for j, slots in zip(self._other, self._slots, strict=True):
+            for r, value in enumerate(table[:, j].tolist()):
+                slot = slots.get(value)
+                if slot is not None:  # a value no rare record has matches none of them
+                    hot[r, slot] = 1.0
+        return hot
+
+    def below(self, rows: np.ndarray, threshold: float) -> np.ndarray:
+        """Boolean mask: rows whose distance to the nearest rare training record is below ``threshold``."""
+        if not len(self._num) or not len(rows):
+            return np.zeros(len(rows), dtype=bool)
+        num = _as_float(rows[:, self._numeric]) / self._std
+        mismatches = len(self._other) - self._one_hot(rows) @ self._hot.T
+        if not (np.isnan(num).any() or np.isnan(self._num).any()):
+            from scipy.spatial.distance import cdist  # scipy comes with scikit-learn
+
+            nearest = (cdist(num, self._num, "cityblock") + mismatches).min(axis=1)
+            return nearest < threshold
+        result = np.empty(len(rows), dtype=bool)
+        for start in range(0, len(rows), 256):
+            a, b = num[start : start + 256, None, :], self._num[None, :, :]
+            diff = np.abs(a - b)
+            # both missing: 0; one missing: 1
+            diff = np.where(np.isnan(a) & np.isnan(b), 0.0, np.where(np.isnan(diff), 1.0, diff))
+            dist = diff.sum(axis=2) + mismatches[start : start + 256]
+            result[start : start + 256] = dist.min(axis=1) < threshold
+        return result
+
+
+def _as_float(block: np.ndarray) -> np.ndarray:
+    out = np.full(block.shape, np.nan)
+    for idx, value in np.ndenumerate(block):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[idx] = value
+    return out
