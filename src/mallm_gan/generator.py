@@ -120,8 +120,7 @@ class Generator:
             parsed = parse_rows(text, self.schema.names)
             result = validator.validate(parsed.records)
             report.add(result.report)
-            for reason, count in parsed.problems.items():
-                report.notes[f"parse:{reason}"] += count
+            report.add_parse(parsed)
             rows.extend(result.rows)
         return rows, report, True
 

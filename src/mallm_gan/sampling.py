@@ -14,7 +14,7 @@ import pandas as pd
 from .conditions import Conditions
 from .generator import Generator, derive_seed
 from .loop import open_clients
-from .rows import RejectionReport, RowValidator
+from .rows import RejectionReport, RowValidator, normalise_frame
 
 if TYPE_CHECKING:
     from .synthesizer import MallmGan
@@ -28,7 +28,9 @@ def example_pool(model: MallmGan, conditions: Conditions) -> pd.DataFrame:
     train = model.train_
     if not conditions:
         return train
-    records = train.astype(object).where(train.notna(), None).to_dict("records")
+    names = model.schema_.names
+    # conditions compare normalised values (ISO dates, canonical categories), as the validator writes them
+    records = [dict(zip(names, row, strict=True)) for row in normalise_frame(train, model.schema_)]
     mask = np.array([conditions.matches(r) for r in records], dtype=bool)
     if mask.sum() >= 1:
         return train[mask]

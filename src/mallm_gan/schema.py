@@ -196,7 +196,7 @@ class TableSchema:
         entry may give any :class:`Column` field (``kind``/``type``, ``categories``, ``min``, ``max``,
         ``decimals``, ``description``, ...). Unknown column names are an error.
         """
-        if not isinstance(metadata, dict):
+        if isinstance(metadata, (str, Path)):
             path = Path(metadata)
             try:
                 metadata = json.loads(path.read_text(encoding="utf-8"))
@@ -226,13 +226,8 @@ class TableSchema:
             else:
                 columns.append(column)
         extra = {k: v for k, v in metadata.items() if k not in ("columns", "target", "task")}
-        return replace(
-            self,
-            columns=tuple(columns),
-            target=metadata.get("target", self.target),
-            task=metadata.get("task", self.task),
-            extra={**self.extra, **extra},
-        )
+        merged = replace(self, columns=tuple(columns), extra={**self.extra, **extra})
+        return merged.with_target(metadata.get("target", self.target), metadata.get("task", self.task))
 
     # -- text and JSON ------------------------------------------------------------------------------
     def describe(self) -> str:
@@ -293,7 +288,7 @@ def _cast_series(values: pd.Series, column: Column) -> pd.Series:
     if column.kind == "boolean":
         return values.astype("boolean" if values.isna().any() or column.nullable else "bool")
     if column.kind == "datetime":
-        return pd.to_datetime(values, errors="coerce")
+        return pd.to_datetime(values, errors="coerce", format="ISO8601")
     cats = column.categories or ()
     if cats and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in cats):
         numbers = pd.to_numeric(values, errors="coerce")
@@ -344,7 +339,7 @@ def infer_column(values: pd.Series, name: str) -> Column:
         )
     numbers = _as_numbers(present)
     if numbers is not None:
-        integer = bool(np.all(np.isclose(numbers, np.round(numbers))))
+        integer = _decimals(numbers) == 0
         if integer and len(np.unique(numbers)) <= 2:
             # binary-coded columns (0/1, 1/2) are categories, not quantities
             cats = tuple(int(v) for v in sorted(np.unique(numbers)))
@@ -373,7 +368,8 @@ def _as_numbers(present: pd.Series) -> np.ndarray | None:
 def _decimals(numbers: np.ndarray) -> int:
     for digits in range(MAX_DECIMALS + 1):
         scaled = numbers * 10**digits
-        if np.all(np.abs(scaled - np.round(scaled)) < 1e-6 * np.maximum(1, np.abs(scaled))):
+        # float noise is ~1e-16 of the value; 1e-9 leaves room for it and no room for a real digit
+        if np.all(np.abs(scaled - np.round(scaled)) < 1e-9 * np.maximum(1, np.abs(scaled))):
             return digits
     return MAX_DECIMALS
 
@@ -395,6 +391,8 @@ def is_missing(value: Any) -> bool:
     """True for None, NaN, NaT and pandas NA."""
     if value is None:
         return True
+    if isinstance(value, (list, tuple, dict, set, frozenset, np.ndarray)):
+        return False
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
@@ -404,4 +402,5 @@ def is_missing(value: Any) -> bool:
 def round_to(value: float, decimals: int) -> float:
     """Round half away from zero, so 2.5 -> 3 the way people round."""
     factor = 10**decimals
-    return math.copysign(math.floor(abs(value) * factor + 0.5) / factor, value)
+    # round(.., 9) first: 1.005 * 100 is 100.49999999999999 in binary floating point
+    return math.copysign(math.floor(round(abs(value) * factor, 9) + 0.5) / factor, value)
