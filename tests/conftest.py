@@ -1,0 +1,40 @@
+"""Fixtures shared by the whole suite. Keep it generic: feature-specific fixtures live in their test files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+@pytest.fixture
+def fake_server() -> Iterator[Callable[..., Any]]:
+    """A factory that starts :class:`FakeOpenAIServer` instances; all are stopped at teardown.
+
+    Usage: ``server = fake_server(ScriptedResponder([...]), faults=["429", None], latency=0.05)``.
+    """
+    from mallm_gan.testing import FakeOpenAIServer
+
+    started: list[FakeOpenAIServer] = []
+
+    def start(responder: Any = None, **options: Any) -> FakeOpenAIServer:
+        server = FakeOpenAIServer(responder, **options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """Path of the shared datasets (../shared/data next to the repository); skips when absent."""
+    path = SHARED_DATA.resolve()
+    if not path.is_dir():
+        pytest.skip(f"shared datasets not found at {path} (expected ../shared/data next to the repository)")
+    return path
