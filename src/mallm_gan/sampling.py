@@ -81,6 +81,7 @@ def run_sampling(
     model.sample_report_ = total
     gen_client, opt_client, usage, owned = open_clients(model)
     model.sample_usage_ = usage
+    clients = list({id(c): c for c in (gen_client, opt_client)}.values())
     generator = Generator(
         gen_client, schema, temperature=model.generator_temperature, rows_per_call=model.rows_per_call,
         max_rounds=model.max_rounds,
@@ -96,11 +97,12 @@ def run_sampling(
                 rng = np.random.default_rng(derive_seed(base_seed, chunk_no, round_no))
                 return [pool.iloc[rng.choice(len(pool), size=k, replace=False)] for _ in range(calls)]
 
-            result = asyncio.run(generator.generate(
+            request = generator.generate(
                 model.theta_, examples, validator, wanted=wanted, minimum=wanted,
                 seed=derive_seed(base_seed, chunk_no), conditions_text=conditions_text,
                 extra_instruction=instruction, constraints=constraints,
-            ))
+            )
+            result = asyncio.run(_closing(request, clients if owned else []))
             total.add(result.report)
             frame = result.frame(schema)
             done += len(frame)
@@ -109,6 +111,14 @@ def run_sampling(
                 callback("sample", {"done": done, "total": num_rows, "report": total})
             yield frame
     finally:
-        if owned:
-            for client in {id(c): c for c in (gen_client, opt_client)}.values():
-                asyncio.run(client.aclose())
+        model.sample_usage_ = usage
+
+
+async def _closing(request: Any, clients: list[Any]) -> Any:
+    """Await ``request`` and close the clients' connections before its event loop ends (each chunk runs
+    in its own loop; an HTTP connection pool must not outlive the loop it was opened in)."""
+    try:
+        return await request
+    finally:
+        for client in clients:
+            await client.aclose()
