@@ -281,12 +281,16 @@ class MallmGan:
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted model as JSON (never pickle). It contains real training rows: a warning is logged."""
+        path = self._write_model(path)
+        log.warning("%s contains real training rows; share it only as you would share the data", path)
+        return path
+
+    def _write_model(self, path: str | Path) -> Path:
         self._check_fitted()
         path = Path(path)
         if path.is_dir() or path.suffix == "":
             path = path / runstate.MODEL
         runstate.atomic_write_json(path, self._state(complete=True))
-        log.warning("%s contains real training rows; share it only as you would share the data", path)
         return path
 
     @classmethod

@@ -53,8 +53,8 @@ def _progress_callback(state: dict[str, Any]) -> Any:
                 f"iteration {entry.iteration + 1}/{info['total']} (epoch {entry.epoch + 1}): "
                 f"score {entry.raw_score:.3f} (best re-scored {best.score:.3f}); rows accepted "
                 f"{report.get('accepted', 0)}, rejected {report.get('rejected', 0)}; "
-                f"{entry.calls} calls, {sum(entry.tokens.values())} tokens, {entry.seconds:.1f} s; "
-                f"next θ: {entry_origin(state, entry)}"
+                f"{entry.calls} calls, {sum(entry.tokens.values())} tokens, {entry.seconds:.1f} s"
+                + (f"; next θ: {entry_origin(state, entry)}" if entry.iteration + 1 < info["total"] else "")
             )
         elif event == "end" and info.get("stopped"):
             console.print(f"[yellow]{info['stopped']}[/]")
@@ -138,14 +138,18 @@ def fit(
         write_report(out)
 
 
-def write_report(run_dir: Path) -> None:
+def write_report(run_dir: Path, *, true_dag: Any = None) -> Path | None:
+    """Write RUN_DIR/report.html; a missing report extra is a note, not a failure of the run."""
+    from ..errors import ConfigError
+    from ..report import write_report as _write
+
     try:
-        from ..report import write_report as _write
-    except ImportError as exc:
-        console.print(f"no report written ({exc}); pip install 'mallm-gan[report]'")
-        return
-    path = _write(run_dir)
+        path = _write(run_dir, true_dag=true_dag)
+    except ConfigError as exc:
+        console.print(f"no report written: {exc.message}")
+        return None
     console.print(f"report: {path}")
+    return path
 
 
 @app.command()
