@@ -192,6 +192,11 @@ class Generator:
                 rows, report, _ = outcome
                 result.report.add(report)
                 result.rows.extend(rows)
+            failures = [o for o in outcomes if isinstance(o, LLMError)]
+            if failures and len(failures) == len(outcomes):
+                # every call of the round failed after its own retries: the endpoint is down or unreachable,
+                # and more calls to it cannot help; its error names it
+                raise failures[0]
             log.info("generation round %d: %s", round_no, result.report.summary())
         if len(result.rows) < minimum:
             raise GenerationError(

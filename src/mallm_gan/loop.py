@@ -29,6 +29,8 @@ Callback = Callable[[str, dict[str, Any]], None]
 
 # seed streams: one derived seed per purpose, so changing one use never shifts another
 EPOCH_ORDER, TOPUP_EXAMPLES, GENERATE, SPLIT, OPTIMIZE = 1, 2, 3, 4, 5
+# the origin saved when a budget stopped the run between an iteration and the optimizer's proposal for it
+PENDING = "pending proposal"
 
 
 def open_clients(model: MallmGan) -> tuple[LLMClient, LLMClient, UsageTracker, bool]:
@@ -116,7 +118,7 @@ class AdversarialLoop:
         if state is not None:
             theta, origin = self._replay(state, history, discriminator, usage)
         model.history_ = history
-        model.current_theta_ = theta
+        model.current_theta_, model.current_origin_ = theta, origin  # a pending proposal stays pending
 
         n = len(train)
         per_epoch = math.ceil(n / model.batch_size)
@@ -124,9 +126,28 @@ class AdversarialLoop:
         self.emit("start", {"endpoint": gen_client.describe(), "optimizer": opt_client.describe(),
                             "iterations": total, "done": len(history), "rows": n})
         since_best, best_score = 0, min((e.score for e in history.entries), default=math.inf)
-        model.stopped_ = None
+        if state is not None and state.get("patience_state"):
+            # early stopping counts iterations without improvement across the interruption, as if none happened
+            since_best = int(state["patience_state"]["since_best"])
+            best_score = float(state["patience_state"]["best_score"])
+        # a run that stopped early is finished: running its command again must not extend it
+        stopped = str(state.get("stopped") or "") if state is not None else ""
+        model.stopped_ = stopped if stopped.startswith("early stop") else None
+        first = total if model.stopped_ else len(history)
         try:
-            for it in range(len(history), total):
+            if origin == PENDING and history.entries:
+                # the last run stopped before the proposal that follows its last iteration: make it now, as an
+                # uninterrupted run would have, and book it to that iteration
+                last, before = history.entries[-1], usage.total
+                theta, origin = await optimizer.propose(history, seed=derive_seed(seed, OPTIMIZE, last.iteration))
+                after = usage.total
+                last.calls += after.calls - before.calls
+                last.tokens = {"prompt": last.tokens.get("prompt", 0) + after.prompt_tokens - before.prompt_tokens,
+                               "completion": last.tokens.get("completion", 0) + after.completion_tokens
+                               - before.completion_tokens}
+                model.current_theta_, model.current_origin_ = theta, origin
+                self._checkpoint()
+            for it in range(first, total):
                 epoch, batch = divmod(it, per_epoch)
                 order = np.random.default_rng(derive_seed(seed, EPOCH_ORDER, epoch)).permutation(n)
                 idx = order[batch * model.batch_size:(batch + 1) * model.batch_size]
@@ -143,8 +164,14 @@ class AdversarialLoop:
                 else:
                     since_best += 1
                 stop_early = model.patience is not None and since_best >= model.patience
+                model.patience_state_ = {"since_best": since_best, "best_score": best_score}
+                pending: BudgetExceededError | None = None
                 if it < total - 1 and not stop_early:
-                    theta, origin = await optimizer.propose(history, seed=derive_seed(seed, OPTIMIZE, it))
+                    try:
+                        theta, origin = await optimizer.propose(history, seed=derive_seed(seed, OPTIMIZE, it))
+                    except BudgetExceededError as exc:
+                        # the iteration is finished; its proposal is made first thing when the run resumes
+                        pending, origin = exc, PENDING
                 after = usage.total
                 entry.calls = after.calls - before.calls
                 entry.tokens = {"prompt": after.prompt_tokens - before.prompt_tokens,
@@ -155,6 +182,8 @@ class AdversarialLoop:
                 model.current_origin_ = origin
                 self._checkpoint()
                 self.emit("iteration", {"entry": entry, "best": best, "total": total})
+                if pending is not None:
+                    raise pending
                 if stop_early:
                     model.stopped_ = f"early stop: no better score for {model.patience} iterations"
                     break

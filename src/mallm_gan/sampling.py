@@ -81,6 +81,8 @@ def run_sampling(
     model.sample_report_ = total
     gen_client, opt_client, usage, owned = open_clients(model)
     model.sample_usage_ = usage
+    for callback in callbacks:  # before any call: the caller may tell the user where real rows go
+        callback("start", {"endpoint": gen_client.describe()})
     clients = list({id(c): c for c in (gen_client, opt_client)}.values())
     generator = Generator(
         gen_client, schema, temperature=model.generator_temperature, rows_per_call=model.rows_per_call,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 import secrets
 import time
@@ -22,7 +24,7 @@ from .llm.base import LLMClient
 from .llm.usage import UsageTracker
 from .loop import AdversarialLoop
 from .optimizer import History, HistoryEntry
-from .prompts import estimate_tokens, generator_messages
+from .prompts import MAX_INSTRUCTION_CHARS, estimate_tokens, example_rows, generator_messages
 from .rows import RowValidator
 from .schema import TableSchema
 from .theta import DEFAULT_INSTRUCTION, DataGenerationProcess
@@ -221,8 +223,13 @@ class MallmGan:
     def _check_prompt_size(self, theta: DataGenerationProcess) -> None:
         if self.max_prompt_tokens is None:
             return
-        examples = self.train_.head(self.n_examples)
-        messages = generator_messages(theta, self.schema_, examples, n_rows=self.rows_per_call)
+        # the prompt is longest with the longest rows as examples and the longest instruction the optimizer
+        # may write; judging it on the first rows lets later prompts pass the budget
+        widths = [len(json.dumps(row, default=str)) for row in example_rows(self.train_, self.schema_)]
+        longest = sorted(np.argsort(widths, kind="stable")[::-1][: self.n_examples])
+        examples = self.train_.iloc[longest]
+        widest = dataclasses.replace(theta, instruction=theta.instruction.ljust(MAX_INSTRUCTION_CHARS))
+        messages = generator_messages(widest, self.schema_, examples, n_rows=self.rows_per_call)
         tokens = sum(estimate_tokens(m["content"]) for m in messages)
         if tokens > self.max_prompt_tokens:
             raise ConfigError(
@@ -277,6 +284,7 @@ class MallmGan:
             "usage": self.usage_.to_dict() if hasattr(self, "usage_") else {},
             "train": runstate.to_records(self.train_),
             "stopped": getattr(self, "stopped_", None),
+            "patience_state": getattr(self, "patience_state_", None),
         }
 
     def save(self, path: str | Path) -> Path:

@@ -163,6 +163,8 @@ def sample(
     condition: Annotated[str | None, typer.Option(help="Free-text condition put in the prompt.")] = None,
     llm: Annotated[str | None, typer.Option(help="Sample with another LLM than the fitted one.")] = None,
     max_concurrency: Annotated[int | None, typer.Option(envvar="MALLM_MAX_CONCURRENCY")] = None,
+    max_calls: Annotated[int | None, typer.Option(help="Stop after this many LLM calls.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Stop after this many tokens.")] = None,
     local_only: Annotated[bool, typer.Option(help="Refuse endpoints off this machine.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -171,7 +173,8 @@ def sample(
     from ..conditions import Conditions
     from ..synthesizer import MallmGan
 
-    overrides: dict[str, Any] = {"local_only": local_only}
+    # a budget given to `fit` was for fitting: sampling has its own (none unless given here)
+    overrides: dict[str, Any] = {"local_only": local_only, "max_calls": max_calls, "max_tokens": max_tokens}
     if llm:
         overrides["llm"] = llm
     if max_concurrency is not None:
@@ -184,7 +187,12 @@ def sample(
     written = 0
     try:
         with partial.open("w", encoding="utf-8", newline="") as handle:
-            for i, frame in enumerate(model.iter_sample(rows, conditions=conditions, instruction=condition)):
+            def announce(event: str, info: dict[str, Any]) -> None:
+                if event == "start":
+                    console.print(f"real rows will be sent to: [bold]{info['endpoint']}[/]")
+
+            frames = model.iter_sample(rows, conditions=conditions, instruction=condition, callbacks=[announce])
+            for i, frame in enumerate(frames):
                 frame.to_csv(handle, header=(i == 0), index=False)
                 handle.flush()
                 written += len(frame)

@@ -241,42 +241,50 @@ class BaseClient:
                 return self._to_completion(hit, cached=True, seconds=0.0)
 
         async with self._semaphore():
-            attempt = 0
-            while True:
-                self.usage.check_budget()
-                started = time.perf_counter()
-                try:
-                    response = await asyncio.wait_for(self._send(dict(request)), timeout=self.timeout)
-                except TimeoutError:
-                    err: LLMError = LLMTransportError(
-                        f"no answer from {self.endpoint} within {self.timeout:g} s (timeout)",
-                        model=self.model, endpoint=self.endpoint,
-                    )
-                except LLMError as exc:
-                    err = exc
-                else:
-                    seconds = time.perf_counter() - started
-                    completion = self._to_completion(response, cached=False, seconds=seconds)
-                    self.usage.record(
-                        role, prompt_tokens=completion.prompt_tokens,
-                        completion_tokens=completion.completion_tokens, seconds=seconds, retries=attempt,
-                    )
-                    if use_cache and all(c.finish_reason != "error" for c in completion.choices):
-                        assert self.cache is not None
-                        self.cache.put(key, self.model, response)
-                    return completion
+            # admitted once: retries of an admitted call are part of it, not new calls
+            self.usage.check_budget(reserve=True)
+            try:
+                return await self._attempts(request, role, use_cache, key)
+            finally:
+                self.usage.release()
+
+    async def _attempts(self, request: dict[str, Any], role: str, use_cache: bool, key: str) -> Completion:
+        """Send ``request``, retrying transient failures with backoff; record usage once."""
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                response = await asyncio.wait_for(self._send(dict(request)), timeout=self.timeout)
+            except TimeoutError:
+                err: LLMError = LLMTransportError(
+                    f"no answer from {self.endpoint} within {self.timeout:g} s (timeout)",
+                    model=self.model, endpoint=self.endpoint,
+                )
+            except LLMError as exc:
+                err = exc
+            else:
                 seconds = time.perf_counter() - started
-                if not err.transient or attempt >= self.retry.max_retries:
-                    # a failed call was still sent: it counts as a call (and against the budget)
-                    self.usage.record(role, seconds=seconds, retries=attempt, failed=True)
-                    if err.transient:
-                        err.message = f"{err.message} (gave up after {attempt + 1} attempts)"
-                        err.args = (err.message,)
-                    raise err
-                delay = self.retry.delay(attempt, getattr(err, "retry_after", None))
-                log.warning("LLM call failed (%s); retry %d in %.1f s", err.message, attempt + 1, delay)
-                attempt += 1
-                await asyncio.sleep(delay)
+                completion = self._to_completion(response, cached=False, seconds=seconds)
+                self.usage.record(
+                    role, prompt_tokens=completion.prompt_tokens,
+                    completion_tokens=completion.completion_tokens, seconds=seconds, retries=attempt,
+                )
+                if use_cache and all(c.finish_reason != "error" for c in completion.choices):
+                    assert self.cache is not None
+                    self.cache.put(key, self.model, response)
+                return completion
+            seconds = time.perf_counter() - started
+            if not err.transient or attempt >= self.retry.max_retries:
+                # a failed call was still sent: it counts as a call (and against the budget)
+                self.usage.record(role, seconds=seconds, retries=attempt, failed=True)
+                if err.transient:
+                    err.message = f"{err.message} (gave up after {attempt + 1} attempts)"
+                    err.args = (err.message,)
+                raise err
+            delay = self.retry.delay(attempt, getattr(err, "retry_after", None))
+            log.warning("LLM call failed (%s); retry %d in %.1f s", err.message, attempt + 1, delay)
+            attempt += 1
+            await asyncio.sleep(delay)
 
     def _to_completion(self, response: dict[str, Any], *, cached: bool, seconds: float) -> Completion:
         try:

@@ -223,12 +223,15 @@ class OpenAICompatClient(BaseClient):
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from exc
         except openai.APIConnectionError as exc:  # includes APITimeoutError
-            what = "timed out" if isinstance(exc, openai.APITimeoutError) else "could not connect"
-            raise LLMTransportError(
-                f"{what}: {self.endpoint} ({self._scrub(str(exc.__cause__ or exc))})",
-                model=self.model,
-                endpoint=self.endpoint,
-            ) from exc
+            detail = self._scrub(str(exc.__cause__ or exc))
+            if isinstance(exc, openai.APITimeoutError):
+                message = f"timed out: {self.endpoint} ({detail})"
+            else:
+                message = (
+                    f"could not connect to {self.endpoint} ({detail}); is the server running and the URL right? "
+                    "Check --llm (or OPENAI_BASE_URL)"
+                )
+            raise LLMTransportError(message, model=self.model, endpoint=self.endpoint) from exc
         except openai.OpenAIError as exc:
             raise LLMProviderError(
                 f"unexpected answer from {self.endpoint}: {self._scrub(str(exc))}",
@@ -312,6 +315,12 @@ def _check_url(url: str) -> None:
         ok = False
     if not ok:
         raise ConfigError(f"invalid endpoint URL {redact_url(url)!r}: expected http(s)://HOST[:PORT]/PATH")
+    if "@" in parts.netloc:
+        # the spec string is saved with the run and URLs are logged: a key in it would end up in both
+        raise ConfigError(
+            f"the endpoint URL {redact_url(url)!r} carries credentials (USER:KEY@HOST); give the key in "
+            "OPENAI_API_KEY (or AZURE_OPENAI_API_KEY) instead"
+        )
 
 
 def create_openai_client(spec: LLMSpec, **options: Any) -> OpenAICompatClient:

@@ -69,6 +69,7 @@ class UsageTracker:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._in_flight = 0  # calls admitted by check_budget(reserve=True) and not yet released
 
     def role(self, name: str) -> RoleUsage:
         with self._lock:
@@ -81,22 +82,35 @@ class UsageTracker:
             out.add(usage)
         return out
 
-    def check_budget(self) -> None:
-        """Raise :class:`BudgetExceededError` if the next call would go past the budget."""
-        total = self.total
-        if self.max_calls is not None and total.calls >= self.max_calls:
-            raise BudgetExceededError(
-                f"call budget reached: {total.calls} calls of {self.max_calls} allowed (--max-calls)",
-                calls=total.calls,
-                max_calls=self.max_calls,
-            )
-        if self.max_tokens is not None and total.total_tokens >= self.max_tokens:
-            raise BudgetExceededError(
-                f"token budget reached: {total.total_tokens} tokens of {self.max_tokens} allowed "
-                "(--max-tokens)",
-                tokens=total.total_tokens,
-                max_tokens=self.max_tokens,
-            )
+    def check_budget(self, *, reserve: bool = False) -> None:
+        """Raise :class:`BudgetExceededError` if the next call would go past the budget.
+
+        Args:
+            reserve: Count the call as in flight until :meth:`release`, so that calls started together
+                cannot all pass a check made before any of them was recorded.
+        """
+        with self._lock:
+            calls = sum(u.calls for u in self.roles.values()) + self._in_flight
+            tokens = sum(u.total_tokens for u in self.roles.values())
+            if self.max_calls is not None and calls >= self.max_calls:
+                raise BudgetExceededError(
+                    f"call budget reached: {calls} calls of {self.max_calls} allowed (--max-calls)",
+                    calls=calls,
+                    max_calls=self.max_calls,
+                )
+            if self.max_tokens is not None and tokens >= self.max_tokens:
+                raise BudgetExceededError(
+                    f"token budget reached: {tokens} tokens of {self.max_tokens} allowed (--max-tokens)",
+                    tokens=tokens,
+                    max_tokens=self.max_tokens,
+                )
+            if reserve:
+                self._in_flight += 1
+
+    def release(self) -> None:
+        """End a reservation made by :meth:`check_budget` (after the call was recorded or abandoned)."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
 
     def record(
         self,
