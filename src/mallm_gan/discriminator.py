@@ -164,12 +164,13 @@ class Discriminator:
 
         if self._model is None:
             self._model = SGDClassifier(
-                loss="log_loss", alpha=1e-3, learning_rate="optimal", random_state=self.random_state
+                loss="log_loss", alpha=1e-3, learning_rate="optimal", random_state=self.random_state,
+                shuffle=False,  # the passes are shuffled below, reproducibly
             )
         rng = np.random.default_rng(seed)
-        for _ in range(self.epochs_per_update):
-            order = rng.permutation(len(part.y_train))
-            self._model.partial_fit(part.x_train[order], part.y_train[order], classes=np.array([0.0, 1.0]))
+        # every pass in one call: each partial_fit call costs ~2 ms of scikit-learn overhead
+        order = np.concatenate([rng.permutation(len(part.y_train)) for _ in range(self.epochs_per_update)])
+        self._model.partial_fit(part.x_train[order], part.y_train[order], classes=np.array([0.0, 1.0]))
 
     def _update_xgboost(self, part: Update, seed: int) -> None:
         try:

@@ -80,6 +80,15 @@ class Generator:
         self.max_rounds = max_rounds
         self.min_yield = min_yield
         self.max_tokens = max_tokens
+        # acceptance rate seen so far: the first round asks for the rows it expects to lose, so that a
+        # top-up round (one more sequential wait on the LLM) is the exception, not the rule
+        self._seen = 0
+        self._accepted = 0
+
+    def set_yield(self, seen: int, accepted: int) -> None:
+        """Start from a known acceptance record (the loop derives it from its history, so a resumed run asks
+        for exactly what the uninterrupted run asked for)."""
+        self._seen, self._accepted = int(seen), int(accepted)
 
     # -- one call -----------------------------------------------------------------------------------
     def _max_tokens(self, examples: pd.DataFrame, n_rows: int) -> int:
@@ -167,9 +176,13 @@ class Generator:
                 need_calls = int(np.ceil(missing / max(self.rows_per_call * rate, 1)))
                 chunks = chunks[: max(1, need_calls)]
             result.rounds += 1
+            n_rows = self.rows_per_call
+            if round_no == 0 and self._seen >= 20:
+                rate = max(self._accepted / self._seen, 0.5)
+                n_rows = min(2 * self.rows_per_call, int(np.ceil(self.rows_per_call / rate)))
             tasks = [
                 self._call(
-                    theta, chunk, validator, seed=derive_seed(seed, round_no, i), n_rows=self.rows_per_call,
+                    theta, chunk, validator, seed=derive_seed(seed, round_no, i), n_rows=n_rows,
                     conditions_text=conditions_text, extra_instruction=extra_instruction,
                     constraints=constraints,
                 )
@@ -198,6 +211,8 @@ class Generator:
                 # and more calls to it cannot help; its error names it
                 raise failures[0]
             log.info("generation round %d: %s", round_no, result.report.summary())
+        self._seen += result.report.generated
+        self._accepted += result.report.accepted
         if len(result.rows) < minimum:
             raise GenerationError(
                 f"only {len(result.rows)} valid rows of the {minimum} needed after {result.calls} calls "

@@ -153,6 +153,8 @@ class AdversarialLoop:
                 idx = order[batch * model.batch_size:(batch + 1) * model.batch_size]
                 started = time.perf_counter()
                 before = usage.total
+                generator.set_yield(sum(e.report.get("generated", 0) for e in history.entries),
+                                    sum(e.report.get("accepted", 0) for e in history.entries))
                 entry, part = await self._iteration(
                     it, epoch, batch, idx, theta, origin, generator, validator, discriminator
                 )
