@@ -1,0 +1,451 @@
+"""The ``local:`` backend: a GGUF model run in-process by llama.cpp's server engine (``xllamacpp``).
+
+Rows sent to this client never leave the process. One engine per model file and settings is shared by
+every client of the process and created on first use; concurrent requests are batched by llama.cpp over
+``n_parallel`` slots, and the client's ``max_concurrency`` defaults to that number so requests map onto
+slots.
+
+JSON-schema answers are constrained with an LLGuidance grammar that forbids free whitespace, so a small
+model spends its tokens on values, not indentation. llama.cpp silently ignores a grammar it cannot compile;
+such an answer is recognised (it is not JSON) and the request is repeated with the plain ``response_format``,
+which that schema then keeps for the life of the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, LLMProviderError
+from .base import BaseClient, Completion, Message
+from .models import CATALOGUE, check_model_ref, resolve_model
+
+if TYPE_CHECKING:
+    from .registry import LLMSpec
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "the local backend needs xllamacpp: pip install 'mallm-gan[local]'"
+#: LLGuidance options that make JSON output compact: no optional whitespace, tight separators.
+COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
+_JSON_START = set('{["-0123456789tfn"')
+
+
+def available_cores() -> int:
+    """Cores this process may run on (a container's CPU limit, not the host's core count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_threads() -> int:
+    """Half the cores, at least one.
+
+    llama.cpp's threads busy-wait for each other at every step; when they outnumber the cores that are
+    actually free, a tiny model slows down twenty-fold (measured on 2 busy cores: 1 thread 70 tokens/s,
+    2 threads 3 tokens/s). Half the cores also matches llama.cpp's own preference for physical cores.
+    """
+    return max(1, available_cores() // 2)
+
+
+def default_n_parallel(threads: int | None = None) -> int:
+    """Slots by default: two per thread, at least 2, at most 8.
+
+    On a CPU, slots raise throughput only as far as threads can compute them (measured, SmolLM2 on 1
+    thread: 50-70 tokens/s with 1 to 8 slots), while each slot adds KV memory and answer latency.
+    """
+    return min(8, max(2, 2 * (threads or default_threads())))
+
+
+def import_xllamacpp() -> Any:
+    """Import ``xllamacpp`` or raise a ConfigError with the install hint."""
+    try:
+        import xllamacpp
+    except ImportError as exc:
+        raise ConfigError(INSTALL_HINT) from exc
+    return xllamacpp
+
+
+def grammar_request(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The request with its ``json_schema`` response format turned into a compact LLGuidance grammar.
+
+    Returns ``None`` when the request has no JSON schema response format.
+    """
+    fmt = request.get("response_format")
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return None
+    schema = (fmt.get("json_schema") or {}).get("schema")
+    if not isinstance(schema, dict):
+        return None
+    compact = dict(schema)
+    compact["x-guidance"] = {**COMPACT_JSON, **(schema.get("x-guidance") or {})}
+    out = {k: v for k, v in request.items() if k != "response_format"}
+    out["grammar"] = "%llguidance {}\nstart: %json " + json.dumps(compact, separators=(",", ":"))
+    return out
+
+
+def grammar_was_applied(response: dict[str, Any]) -> bool:
+    """False when an answer cannot have come from the JSON grammar (llama.cpp ignored it)."""
+    for choice in response.get("choices") or []:
+        text = (choice.get("message") or {}).get("content") or ""
+        if not text:
+            continue
+        if text[0] not in _JSON_START:
+            return False
+        if choice.get("finish_reason") == "stop":
+            try:
+                json.loads(text)
+            except ValueError:
+                return False
+    return True
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What an engine is built from; engines with equal settings are shared."""
+
+    path: str
+    n_ctx: int
+    n_parallel: int
+    threads: int
+    n_gpu_layers: int | None
+    seed: int | None
+
+
+class Engine:
+    """One loaded model: an ``xllamacpp.Server`` and the thread pool that feeds it."""
+
+    def __init__(self, settings: EngineSettings, *, verbose: bool = False) -> None:
+        xllamacpp = import_xllamacpp()
+        params = xllamacpp.CommonParams()
+        params.model.path = settings.path
+        # llama.cpp splits the context among the slots: give each slot n_ctx tokens
+        params.n_ctx = settings.n_ctx * settings.n_parallel
+        params.n_parallel = settings.n_parallel
+        params.cpuparams.n_threads = settings.threads
+        params.cpuparams_batch.n_threads = settings.threads
+        params.n_gpu_layers = _gpu_layers(xllamacpp, settings.n_gpu_layers)
+        if settings.seed is not None:
+            params.sampling.seed = settings.seed
+        # the log threshold is process-wide in llama.cpp; 0 silences it, 3 shows its info lines
+        params.verbosity = 3 if verbose else 0
+        # the engine also listens on 127.0.0.1; a random key keeps other local users off that port
+        params.api_keys = [secrets.token_hex(16)]
+        started = time.perf_counter()
+        try:
+            self.server = xllamacpp.Server(params)
+        except (RuntimeError, ValueError) as exc:
+            raise ConfigError(
+                f"llama.cpp could not load {settings.path}: {exc} (is it a GGUF model file? rerun with "
+                "--verbose to see llama.cpp's log)",
+                model=settings.path,
+            ) from exc
+        # xllamacpp's Server returns before its task loop runs, and destroying it in that window hangs
+        # forever (the stop signal is lost); one round trip through the loop closes the window
+        try:
+            self.server.handle_completions({"prompt": ".", "max_tokens": 1})
+        except (RuntimeError, ValueError) as exc:
+            log.debug("priming request failed: %s", exc)
+        self.load_seconds = time.perf_counter() - started
+        self.settings = settings
+        self.executor = ThreadPoolExecutor(max_workers=max(4, 2 * settings.n_parallel), thread_name_prefix="llama")
+        log.debug("loaded %s in %.2f s (%s)", settings.path, self.load_seconds, settings)
+
+    def chat(self, request: dict[str, Any]) -> Any:
+        return self.server.handle_chat_completions(request)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        del self.server
+
+
+def _gpu_layers(xllamacpp: Any, wanted: int | None) -> int:
+    if wanted is not None:
+        return wanted
+    gpu_types = {"GGML_BACKEND_DEVICE_TYPE_GPU", "GGML_BACKEND_DEVICE_TYPE_IGPU"}
+    try:
+        has_gpu = any(getattr(d.get("type"), "name", "") in gpu_types for d in xllamacpp.get_device_info())
+    except (AttributeError, RuntimeError, TypeError):
+        has_gpu = False
+    return -1 if has_gpu else 0
+
+
+_ENGINES: dict[EngineSettings, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def get_engine(settings: EngineSettings, *, verbose: bool = False) -> Engine:
+    """The process-wide engine for these settings, loaded on first call (thread-safe)."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(settings)
+        if engine is None:
+            engine = _ENGINES[settings] = Engine(settings, verbose=verbose)
+        return engine
+
+
+def unload_engines() -> None:
+    """Free every loaded model (for benchmarks and tests; clients reload on next use)."""
+    with _ENGINES_LOCK:
+        engines = list(_ENGINES.values())
+        _ENGINES.clear()
+    for engine in engines:
+        engine.close()
+
+
+@dataclass
+class LocalLlamaClient(BaseClient):
+    """A catalogue model or a GGUF file run in-process by llama.cpp.
+
+    Args:
+        model: Catalogue name (``smollm2-135m``) or path of a ``.gguf`` file.
+        max_concurrency: Requests in flight, at most (and by default, 0) one per slot (``n_parallel``).
+        n_ctx: Context tokens per slot (prompt + answer); the engine allocates ``n_ctx * n_parallel``.
+        n_parallel: Slots decoded together; default two per thread (2 to 8).
+        threads: CPU threads; default half the cores (see :func:`default_threads`).
+        n_gpu_layers: Layers offloaded to a GPU; default all when a GPU build sees a GPU, else 0.
+        seed: Sampling seed of requests that carry none.
+        verbose: Let llama.cpp's own log lines through to stderr.
+        compact_json: Constrain JSON answers with a whitespace-free grammar (falls back automatically).
+    """
+
+    max_concurrency: int = 0
+    timeout: float = 600.0
+    n_ctx: int = 4096
+    n_parallel: int | None = None
+    threads: int | None = None
+    n_gpu_layers: int | None = None
+    seed: int | None = None
+    verbose: bool = False
+    compact_json: bool = True
+
+    def __post_init__(self) -> None:
+        if self.threads is None:
+            self.threads = default_threads()
+        if self.n_parallel is None:
+            self.n_parallel = default_n_parallel(int(self.threads))
+        for name in ("n_ctx", "n_parallel", "threads"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        # more requests in flight than slots only queue inside the engine, where a timeout cannot cancel them
+        if self.max_concurrency == 0 or self.max_concurrency > self.n_parallel:
+            self.max_concurrency = self.n_parallel
+        super().__post_init__()
+        import_xllamacpp()
+        check_model_ref(self.model)
+        self._load_lock = threading.Lock()
+        self._settings: EngineSettings | None = None
+        self._grammar_rejected: set[str] = set()
+
+    # -- capabilities -------------------------------------------------------------------------------
+    @property
+    def is_local(self) -> bool:
+        return True
+
+    @property
+    def model_name(self) -> str:
+        return self.model if self.model.strip().lower() in CATALOGUE else Path(self.model).name
+
+    @property
+    def endpoint(self) -> str:
+        return f"local:{self.model_name}"
+
+    def describe(self) -> str:
+        return f"local llama.cpp model {self.model_name} (in-process)"
+
+    # -- engine -------------------------------------------------------------------------------------
+    def load(self) -> Engine:
+        """Pull the model if needed and load it (once per process); return the engine."""
+        with self._load_lock:
+            if self._settings is None:
+                assert self.n_parallel is not None and self.threads is not None
+                self._settings = EngineSettings(
+                    path=str(resolve_model(self.model)),
+                    n_ctx=int(self.n_ctx),
+                    n_parallel=int(self.n_parallel),
+                    threads=int(self.threads),
+                    n_gpu_layers=self.n_gpu_layers,
+                    seed=self.seed,
+                )
+        return get_engine(self._settings, verbose=self.verbose)
+
+    def _loaded_engine(self) -> Engine | None:
+        """The engine if it is loaded already (never blocks on a download or a load)."""
+        return _ENGINES.get(self._settings) if self._settings is not None else None
+
+    # -- transport ----------------------------------------------------------------------------------
+    async def complete(
+        self,
+        messages: list[Message],
+        *,
+        role: str = "default",
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        json_schema: dict[str, Any] | None = None,
+        seed: int | None = None,
+        n: int = 1,
+    ) -> Completion:
+        """As :meth:`BaseClient.complete`; the first call pulls and loads the model outside the timeout."""
+        if self._loaded_engine() is None:
+            await asyncio.to_thread(self.load)
+        return await super().complete(
+            messages,
+            role=role,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            json_schema=json_schema,
+            seed=seed,
+            n=n,
+        )
+
+    async def _send(self, request: dict[str, Any]) -> dict[str, Any]:
+        engine = self._loaded_engine() or await asyncio.to_thread(self.load)
+        n = int(request.pop("n", 1) or 1)
+        if n == 1:
+            return await self._send_one(engine, request)
+        # the engine caps n at the slot count and reports the usage of one choice only: send n requests
+        base_seed = request.get("seed", self.seed)
+        parts = []
+        for i in range(n):
+            sub = dict(request)
+            if base_seed is not None:
+                sub["seed"] = int(base_seed) + i
+            parts.append(self._send_one(engine, sub))
+        return _merge(await asyncio.gather(*parts))
+
+    async def _send_one(self, engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
+        compact = grammar_request(request) if self.compact_json else None
+        key = _schema_key(request) if compact is not None else ""
+        wasted: dict[str, Any] | None = None
+        if compact is not None and key not in self._grammar_rejected:
+            try:
+                response = await self._call(engine, compact)
+            except LLMProviderError as exc:
+                if exc.transient:
+                    raise
+                log.debug("compact JSON grammar rejected (%s); using response_format", exc.message)
+            else:
+                if grammar_was_applied(response):
+                    return response
+                log.warning(
+                    "llama.cpp did not apply the compact JSON grammar to this schema; falling back to response_format"
+                )
+                wasted = response
+            self._grammar_rejected.add(key)
+        response = await self._call(engine, request)
+        if wasted is not None:
+            response = _add_usage(response, wasted)
+        return response
+
+    async def _call(self, engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
+        request = dict(request, model=self.model_name)
+        loop = asyncio.get_running_loop()
+        try:
+            response = await loop.run_in_executor(engine.executor, engine.chat, request)
+        except (ValueError, TypeError) as exc:
+            raise self._error(f"llama.cpp rejected the request: {exc}", status=400) from exc
+        except RuntimeError as exc:
+            raise self._error(f"llama.cpp failed: {exc}", status=500) from exc
+        if not isinstance(response, dict):
+            raise self._error(f"llama.cpp returned {type(response).__name__}, not a response", status=500)
+        error = response.get("error")
+        if error is not None:
+            raise self._engine_error(error, engine)
+        if not response.get("choices"):
+            raise self._error("llama.cpp returned no choices", status=500)
+        return response
+
+    def _engine_error(self, error: Any, engine: Engine) -> LLMProviderError:
+        if not isinstance(error, dict):
+            return self._error(f"llama.cpp error: {error}", status=500)
+        status = int(error.get("code") or 500)
+        message = str(error.get("message") or error)
+        if error.get("type") == "exceed_context_size_error":
+            message = (
+                f"the prompt ({error.get('n_prompt_tokens', '?')} tokens) does not fit the "
+                f"{engine.settings.n_ctx} tokens of context per slot; raise n_ctx (e.g. "
+                f"n_ctx={2 * engine.settings.n_ctx}) or send fewer example rows"
+            )
+        return self._error(f"llama.cpp error {status}: {message}", status=status)
+
+    def _error(self, message: str, *, status: int) -> LLMProviderError:
+        return LLMProviderError(message, status=status, model=self.model_name, endpoint=self.endpoint)
+
+
+def _schema_key(request: dict[str, Any]) -> str:
+    schema = ((request.get("response_format") or {}).get("json_schema") or {}).get("schema")
+    return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
+
+
+def _usage(response: dict[str, Any]) -> tuple[int, int]:
+    usage = response.get("usage") or {}
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
+def _add_usage(response: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    p1, c1 = _usage(response)
+    p2, c2 = _usage(other)
+    usage = dict(response.get("usage") or {})
+    usage.update(prompt_tokens=p1 + p2, completion_tokens=c1 + c2, total_tokens=p1 + p2 + c1 + c2)
+    return dict(response, usage=usage)
+
+
+def _merge(responses: list[dict[str, Any]]) -> dict[str, Any]:
+    """One response with the choices of several single-choice responses, usage summed."""
+    merged = dict(responses[0])
+    choices = []
+    for i, response in enumerate(responses):
+        for choice in response.get("choices") or []:
+            choices.append(dict(choice, index=i))
+        if i:
+            merged = _add_usage(merged, response)
+    merged["choices"] = choices
+    return merged
+
+
+def create_local_client(spec: LLMSpec, **options: Any) -> LocalLlamaClient:
+    """Build a :class:`LocalLlamaClient` from a ``local:NAME`` or ``local:PATH.gguf`` spec.
+
+    Options that are fields of the client (``max_concurrency``, ``timeout``, ``retry``, ``cache``,
+    ``cache_policy``, ``usage``, ``structured``, ``n_ctx``, ``n_parallel``, ``threads``, ``n_gpu_layers``,
+    ``seed``, ``verbose``, ``compact_json``) are used; ``None`` values and other options are ignored.
+
+    Raises:
+        ConfigError: unknown catalogue name or missing file (nothing is downloaded here).
+    """
+    from .models import DEFAULT_MODEL
+
+    accepted = {f.name for f in fields(LocalLlamaClient)} - {"model"}
+    kwargs: dict[str, Any] = {}
+    for name, value in options.items():
+        if name in accepted:
+            if value is not None:
+                kwargs[name] = value
+        else:
+            log.debug("the local backend ignores option %s=%r", name, value)
+    return LocalLlamaClient(model=str(getattr(spec, "model", "") or DEFAULT_MODEL), **kwargs)
+
+
+__all__ = [
+    "COMPACT_JSON",
+    "Engine",
+    "EngineSettings",
+    "LocalLlamaClient",
+    "create_local_client",
+    "default_n_parallel",
+    "get_engine",
+    "grammar_request",
+    "grammar_was_applied",
+    "import_xllamacpp",
+    "unload_engines",
+]
