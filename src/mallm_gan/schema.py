@@ -295,7 +295,9 @@ def _cast_series(values: pd.Series, column: Column) -> pd.Series:
         return numbers.astype("Int64" if numbers.isna().any() else "int64")
     if cats and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in cats):
         return pd.to_numeric(values, errors="coerce").astype("float64")
-    return values.astype("str").where(values.notna(), None).astype("str")
+    # missing stays missing: under pandas < 3 astype("str") would turn None into the text "None"
+    text = pd.Series([None if is_missing(v) else str(v) for v in values], index=values.index, dtype=object)
+    return text.astype("str") if int(pd.__version__.split(".")[0]) >= 3 else text
 
 
 # -- inference helpers ------------------------------------------------------------------------------
