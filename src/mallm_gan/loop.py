@@ -33,6 +33,10 @@ EPOCH_ORDER, TOPUP_EXAMPLES, GENERATE, SPLIT, OPTIMIZE = 1, 2, 3, 4, 5
 PENDING = "pending proposal"
 
 
+# the "no LLM given" notice is said once per process, not once per client or per sampling request
+_DEFAULT_NOTICE_GIVEN: list[bool] = []
+
+
 def open_clients(model: MallmGan) -> tuple[LLMClient, LLMClient, UsageTracker, bool]:
     """The generator and optimizer clients of ``model``, sharing one usage tracker and budget.
 
@@ -49,7 +53,8 @@ def open_clients(model: MallmGan) -> tuple[LLMClient, LLMClient, UsageTracker, b
             clients.append(spec)
             continue
         resolved, is_default = resolve_spec(spec)
-        if is_default:
+        if is_default and not _DEFAULT_NOTICE_GIVEN:
+            _DEFAULT_NOTICE_GIVEN.append(True)
             log.warning(
                 "no LLM given: using the embedded local model (%s); point --llm / MALLM_LLM at a stronger "
                 "model (e.g. openai:gpt-4o) for real quality", resolved,
