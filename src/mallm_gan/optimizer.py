@@ -119,6 +119,11 @@ class Optimizer:
         self.temperature = temperature
         self.top_k = top_k
 
+    def _max_tokens(self) -> int:
+        # room for about two edges per column plus a full instruction; a longer reply is a model repeating
+        # itself (a cut reply is still parsed, and its edges repaired)
+        return min(1024, 200 + 24 * len(self.schema.names))
+
     async def propose(self, history: History, *, seed: int) -> tuple[DataGenerationProcess, str]:
         top = history.top_k(self.top_k)
         best = top[0].theta
@@ -126,7 +131,7 @@ class Optimizer:
         messages = optimizer_messages(pairs, self.schema, context=best.context)
         try:
             completion = await self.client.complete(
-                messages, role="optimizer", temperature=self.temperature, max_tokens=1024,
+                messages, role="optimizer", temperature=self.temperature, max_tokens=self._max_tokens(),
                 json_schema=optimizer_json_schema(self.schema.names), seed=seed,
             )
         except BudgetExceededError:

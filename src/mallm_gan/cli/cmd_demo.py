@@ -43,8 +43,8 @@ def quality_note(llm_description: str) -> str | None:
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("mallm-gan-demo"),
     llm: Annotated[str | None, typer.Option(envvar="MALLM_LLM", help=LLM_HELP)] = None,
-    epochs: Annotated[int, typer.Option(help="Epochs (sized for about 2 minutes on 2 CPU cores).")] = 2,
-    batch_size: Annotated[int, typer.Option(help="Real rows per iteration.")] = 30,
+    epochs: Annotated[int, typer.Option(help="Epochs (sized for about 2 minutes on 2 CPU cores).")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Real rows per iteration.")] = 20,
     rows: Annotated[int, typer.Option(help="Synthetic rows to sample at the end.")] = 60,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
