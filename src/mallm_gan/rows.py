@@ -29,6 +29,7 @@ import pandas as pd
 from .errors import ConfigError, SchemaError
 from .rows_parse import ParseResult, fold, parse_rows  # noqa: F401  (parse_rows is re-exported)
 from .schema import Column, TableSchema, round_to
+from .schema import is_missing as _is_missing
 
 if TYPE_CHECKING:
     from .conditions import Conditions
@@ -49,18 +50,6 @@ _TRUE = frozenset({"true", "yes", "y", "t", "1", "1.0"})
 _FALSE = frozenset({"false", "no", "n", "f", "0", "0.0"})
 Converter = Callable[[Any], tuple[bool, Any]]
 _NONE: tuple[bool, Any] = (True, None)
-
-
-def _is_missing(value: Any) -> bool:
-    """None, NaN, NaT or pandas NA; a list or other container is never a missing value."""
-    if value is None:
-        return True
-    if isinstance(value, (list, tuple, dict, set, frozenset, np.ndarray)):
-        return False
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
 
 
 def parse_number(text: str) -> float | None:
