@@ -157,3 +157,27 @@ def test_permanent_endpoint_error_stops_at_once(fake_server, shared_data):
     with pytest.raises(LLMAuthError):
         model.fit(train, target="Dyspnea")
     assert len(server.requests) <= 4  # the first concurrent round, none retried
+
+
+def test_continue_for_more_epochs_and_start_from_a_hand_edited_theta(fake_server, shared_data, tmp_path):
+    train = _split(shared_data, "asia", 50)
+    server = fake_server(SimulatedResponder())
+    first = _model(server.url, epochs=1).fit(train, target="Dyspnea", run_dir=tmp_path / "run")
+    done = len(first.history_)
+    more = _model(server.url, epochs=2).fit(train, target="Dyspnea", run_dir=tmp_path / "run")
+    assert len(more.history_) == 2 * done
+    assert [e.theta for e in more.history_.entries[:done]] == [e.theta for e in first.history_.entries]
+
+    # an expert edits θ by hand (JSON) and starts a new run from it
+    edited = more.theta_.to_dict()
+    edited["dag"] = [["smoke", "lung cancer"], ["lung cancer", "smoke"]]  # a cycle: repaired, not refused
+    edited["instruction"] = "Smokers get lung cancer more often."
+    theta_file = tmp_path / "theta.json"
+    theta_file.write_text(json.dumps(edited))
+    from mallm_gan.theta import DataGenerationProcess
+
+    start = DataGenerationProcess.from_dict(json.loads(theta_file.read_text()))
+    model = _model(server.url, epochs=1).fit(train, target="Dyspnea", theta=start)
+    first_theta = model.history_.entries[0].theta
+    assert first_theta.instruction == "Smokers get lung cancer more often."
+    assert first_theta.dag == (("smoke", "lung cancer"),)
