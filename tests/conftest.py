@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,3 +39,14 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared datasets not found at {path} (expected ../shared/data next to the repository)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI's setup_logging points the root logger at the current stderr; CliRunner closes that stream
+    after each invocation, so every test gets the root logger back as it found it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,6 @@ from mallm_gan.testing.simulated import SimulatedResponder
 
 _load_commands()
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """The CLI points the root logger at the runner's stream, which closes after each invocation."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _base(n: int = 30, seed: int = 0) -> pd.DataFrame:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import socket
 import time
 from pathlib import Path
@@ -32,16 +31,6 @@ from mallm_gan.testing.simulated import SimulatedResponder
 
 _load_commands()
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """The CLI points the root logger at the runner's stream, which closes after each invocation."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _train(shared_data: Path) -> pd.DataFrame:

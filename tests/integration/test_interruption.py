@@ -4,7 +4,6 @@ no finished LLM call, and ends with the same model as an uninterrupted run with 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import sqlite3
@@ -40,16 +39,6 @@ COMPARED = (
     "split_seed",
     "report",
 )
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """The CLI points the root logger at the runner's stream, which closes after each invocation."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _args(train: Path, url: str, run: Path) -> list[str]:

@@ -34,16 +34,6 @@ def _cli(*args: Any) -> Any:
     return runner.invoke(app, [str(a) for a in args])
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """The CLI points the root logger at the runner's stream, which closes after each invocation."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 def _is_generator(body: dict[str, Any]) -> bool:
     fmt = body.get("response_format") or {}
     return (fmt.get("json_schema") or {}).get("schema", {}).get("title") == "rows"
