@@ -2,8 +2,15 @@
 
 Its held-out accuracy is the score of θ (lower is better, 0.5 means it cannot tell). The encoder is fitted
 once on the real training data; the classifier is updated incrementally, one update per iteration, as in the
-method's description. Each update's held-out part is kept so that every past θ can be re-scored by the
-*current* discriminator, which makes scores from different iterations comparable.
+method's description. Each update's held-out synthetic rows are kept so that every past θ can be re-scored by
+the *current* discriminator, which makes scores from different iterations comparable.
+
+The real side of every score is one fixed set of real rows the classifier never trains on (see
+:func:`real_holdout`). Were each iteration's held-out real rows drawn from its batch instead, they would come
+back as training rows in the next epoch: the classifier would learn them, and every θ from an earlier epoch
+would re-score worse than it is, so the choice of the best θ would drift towards recent ones. The score is the
+balanced accuracy (mean of the recall on the real and on the synthetic held-out rows), which is the plain
+accuracy of the method when both sides have the same size and stays 0.5 at chance when they do not.
 """
 
 from __future__ import annotations
@@ -87,14 +94,25 @@ def _key(value: object) -> str:
     return str(value)
 
 
+def real_holdout(n: int, test_size: float, seed: int) -> np.ndarray:
+    """Indices (sorted) of the real training rows that every θ is scored on and the classifier never sees.
+
+    ``round(test_size * n)`` rows, at least one and, from two rows up, at least one fewer than ``n``.
+    """
+    if n < 1:
+        return np.zeros(0, dtype=int)
+    size = int(round(n * test_size))
+    size = max(1, min(size, n - 1)) if n >= 2 else 1
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
 @dataclass
 class Update:
-    """What one iteration's update saw; enough to replay it exactly."""
+    """What one iteration's update saw; enough to replay it exactly. ``x_test`` holds synthetic rows only."""
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
-    y_test: np.ndarray
 
 
 class Discriminator:
@@ -104,7 +122,8 @@ class Discriminator:
         schema: Table schema (drives the encoder).
         kind: ``logistic`` (default; logistic regression trained by SGD, updated with ``partial_fit``) or
             ``xgboost`` (boosting continued from the previous booster each update; needs the xgboost extra).
-        test_size: Share of each iteration's rows held out to score θ.
+        test_size: Share of each iteration's synthetic rows held out to score θ (the real held-out rows are
+            given to :meth:`fit_encoder`).
         epochs_per_update: Passes over each iteration's training part.
         random_state: Seed of the split and of the classifier.
     """
@@ -129,35 +148,46 @@ class Discriminator:
         self.random_state = random_state
         self.n_updates_ = 0
 
-    def fit_encoder(self, real: pd.DataFrame) -> Discriminator:
+    def fit_encoder(self, real: pd.DataFrame, holdout: pd.DataFrame | None = None) -> Discriminator:
+        """Fit the encoder on all real training rows and keep ``holdout``, the real rows every θ is scored on.
+
+        The caller must leave the holdout rows out of the real rows it passes to :meth:`split`.
+        """
         self.encoder_ = TableEncoder(self.schema).fit(real)
+        empty = np.zeros((0, self.encoder_.transform(real.iloc[:0]).shape[1]))
+        self.x_holdout_ = self.encoder_.transform(holdout) if holdout is not None and len(holdout) else empty
         self._model = None
         self._booster = None
         self.n_updates_ = 0
+        self._real_recall: tuple[int, float] | None = None
         return self
 
     def split(self, real: pd.DataFrame, synthetic: pd.DataFrame, seed: int) -> Update:
-        """Encode and split one iteration's rows into a training and a held-out part (stratified)."""
-        x = np.vstack([self.encoder_.transform(real), self.encoder_.transform(synthetic)])
-        y = np.concatenate([np.ones(len(real)), np.zeros(len(synthetic))])
-        rng = np.random.default_rng(seed)
-        test_mask = np.zeros(len(y), dtype=bool)
-        for label in (0.0, 1.0):
-            idx = np.flatnonzero(y == label)
-            n_test = int(round(len(idx) * self.test_size))
-            if len(idx) >= 2:
-                n_test = min(max(n_test, 1), len(idx) - 1)
-            test_mask[rng.choice(idx, size=n_test, replace=False)] = True
-        return Update(x[~test_mask], y[~test_mask], x[test_mask], y[test_mask])
+        """Encode one iteration's rows: the real rows (holdout excluded) and part of the synthetic ones train
+        the classifier; the rest of the synthetic rows (``test_size`` of them, at least one of two or more) are
+        held out to score θ."""
+        x_real = self.encoder_.transform(real)
+        x_synthetic = self.encoder_.transform(synthetic)
+        n = len(x_synthetic)
+        n_test = int(round(n * self.test_size))
+        if n >= 2:
+            n_test = min(max(n_test, 1), n - 1)
+        test_mask = np.zeros(n, dtype=bool)
+        test_mask[np.random.default_rng(seed).choice(n, size=n_test, replace=False)] = True
+        x_train = np.vstack([x_real, x_synthetic[~test_mask]])
+        y_train = np.concatenate([np.ones(len(x_real)), np.zeros(int((~test_mask).sum()))])
+        return Update(x_train, y_train, x_synthetic[test_mask])
 
     def update(self, part: Update, seed: int) -> float:
-        """Train on ``part``'s training rows (incrementally) and return accuracy on its held-out rows."""
-        if self.kind == "logistic":
+        """Train on ``part``'s training rows (incrementally) and return θ's score (see :meth:`score`)."""
+        if len(part.y_train) == 0:
+            log.debug("update %d has no training rows; the classifier is unchanged", self.n_updates_)
+        elif self.kind == "logistic":
             self._update_logistic(part, seed)
         else:
             self._update_xgboost(part, seed)
         self.n_updates_ += 1
-        return self.score(part.x_test, part.y_test)
+        return self.score(part.x_test)
 
     def _update_logistic(self, part: Update, seed: int) -> None:
         from sklearn.linear_model import SGDClassifier
@@ -195,8 +225,22 @@ class Discriminator:
 
         return (self._booster.predict(xgb.DMatrix(x)) >= 0.5).astype(float)
 
-    def score(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Accuracy on (x, y); an empty set scores 0.5 (no information)."""
-        if len(y) == 0:
-            return 0.5
-        return float(np.mean(self.predict(x) == y))
+    def real_recall(self) -> float | None:
+        """Share of the real holdout rows the current classifier calls real (None without a holdout)."""
+        if len(self.x_holdout_) == 0:
+            return None
+        if self._real_recall is None or self._real_recall[0] != self.n_updates_:
+            self._real_recall = (self.n_updates_, float(np.mean(self.predict(self.x_holdout_) == 1.0)))
+        return self._real_recall[1]
+
+    def synthetic_recall(self, x_synthetic: np.ndarray) -> float | None:
+        """Share of the synthetic rows ``x_synthetic`` the current classifier calls synthetic (None if empty)."""
+        return float(np.mean(self.predict(x_synthetic) == 0.0)) if len(x_synthetic) else None
+
+    def score(self, x_synthetic: np.ndarray) -> float:
+        """Balanced accuracy on the real holdout and the held-out synthetic rows ``x_synthetic``.
+
+        One side missing leaves the other's recall; both missing score 0.5 (no information).
+        """
+        recalls = [r for r in (self.synthetic_recall(x_synthetic), self.real_recall()) if r is not None]
+        return float(np.mean(recalls)) if recalls else 0.5

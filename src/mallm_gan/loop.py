@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import runstate
-from .discriminator import Discriminator
+from .discriminator import Discriminator, real_holdout
 from .errors import BudgetExceededError, ConfigError
 from .generator import Generator, derive_seed
 from .llm.base import LLMClient
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 Callback = Callable[[str, dict[str, Any]], None]
 
 # seed streams: one derived seed per purpose, so changing one use never shifts another
-EPOCH_ORDER, TOPUP_EXAMPLES, GENERATE, SPLIT, OPTIMIZE = 1, 2, 3, 4, 5
+EPOCH_ORDER, TOPUP_EXAMPLES, GENERATE, SPLIT, OPTIMIZE, HOLDOUT = 1, 2, 3, 4, 5, 6
 # the origin saved when a budget stopped the run between an iteration and the optimizer's proposal for it
 PENDING = "pending proposal"
 
@@ -111,13 +111,17 @@ class AdversarialLoop:
             schema, train, copy_policy=model.copy_policy, copy_k=model.copy_k,
             dcr_threshold=model.dcr_threshold,
         )
-        discriminator = Discriminator(schema, kind=model.discriminator, random_state=seed).fit_encoder(train)
+        discriminator = Discriminator(schema, kind=model.discriminator, random_state=seed)
+        holdout = real_holdout(len(train), discriminator.test_size, derive_seed(seed, HOLDOUT))
+        self._held_out = np.zeros(len(train), dtype=bool)
+        self._held_out[holdout] = True
+        discriminator.fit_encoder(train, holdout=train.iloc[holdout])
         generator = Generator(
             gen_client, schema, temperature=model.generator_temperature, rows_per_call=model.rows_per_call,
             max_rounds=model.max_rounds,
         )
         optimizer = Optimizer(opt_client, schema, temperature=model.optimizer_temperature, top_k=model.top_k)
-        history = History()
+        history = History(model.selection)
         theta = model.initial_theta_
         origin = "initial"
         if state is not None:
@@ -130,11 +134,11 @@ class AdversarialLoop:
         total = model.epochs * per_epoch
         self.emit("start", {"endpoint": gen_client.describe(), "optimizer": opt_client.describe(),
                             "iterations": total, "done": len(history), "rows": n})
-        since_best, best_score = 0, min((e.score for e in history.entries), default=math.inf)
+        since_best, best_iteration = 0, history.best().iteration if history.entries else -1
         if state is not None and state.get("patience_state"):
-            # early stopping counts iterations without improvement across the interruption, as if none happened
+            # early stopping counts iterations without a new best across the interruption, as if none happened
             since_best = int(state["patience_state"]["since_best"])
-            best_score = float(state["patience_state"]["best_score"])
+            best_iteration = int(state["patience_state"]["best_iteration"])
         # a run that stopped early is finished: running its command again must not extend it
         stopped = str(state.get("stopped") or "") if state is not None else ""
         model.stopped_ = stopped if stopped.startswith("early stop") else None
@@ -166,12 +170,12 @@ class AdversarialLoop:
                 history.add(entry, part)
                 history.rescore(discriminator)
                 best = history.best()
-                if best.score < best_score - 1e-12:
-                    best_score, since_best = best.score, 0
+                if best.iteration != best_iteration:
+                    best_iteration, since_best = best.iteration, 0
                 else:
                     since_best += 1
                 stop_early = model.patience is not None and since_best >= model.patience
-                model.patience_state_ = {"since_best": since_best, "best_score": best_score}
+                model.patience_state_ = {"since_best": since_best, "best_iteration": best_iteration}
                 pending: BudgetExceededError | None = None
                 if it < total - 1 and not stop_early:
                     try:
@@ -226,7 +230,7 @@ class AdversarialLoop:
         )
         synthetic = result.frame(model.schema_)
         split_seed = derive_seed(seed, SPLIT, it)
-        part = discriminator.split(real, synthetic, split_seed)
+        part = discriminator.split(self._discriminator_rows(idx), synthetic, split_seed)
         raw = discriminator.update(part, split_seed)
         entry = HistoryEntry(
             iteration=it, epoch=epoch, batch=batch, theta=theta, raw_score=raw, score=raw,
@@ -235,6 +239,11 @@ class AdversarialLoop:
         )
         return entry, part
 
+    def _discriminator_rows(self, idx: Sequence[int] | np.ndarray) -> pd.DataFrame:
+        """The batch's real rows the discriminator may train on: all but the fixed real holdout."""
+        idx = np.asarray(idx, dtype=int)
+        return self.model.train_.iloc[idx[~self._held_out[idx]]]
+
     def _replay(
         self, state: dict[str, Any], history: History, discriminator: Discriminator, usage: UsageTracker
     ) -> tuple[DataGenerationProcess, str]:
@@ -242,9 +251,8 @@ class AdversarialLoop:
         model = self.model
         for data in state.get("history", []):
             entry = HistoryEntry.from_dict(data)
-            real = model.train_.iloc[entry.real_indices]
             synthetic = model.schema_.cast(pd.DataFrame(entry.synthetic, columns=model.schema_.names))
-            part = discriminator.split(real, synthetic, entry.split_seed)
+            part = discriminator.split(self._discriminator_rows(entry.real_indices), synthetic, entry.split_seed)
             discriminator.update(part, entry.split_seed)
             history.add(entry, part)
         usage.load_dict(state.get("usage", {}))

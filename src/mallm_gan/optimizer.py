@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from .causal import validate_dag
 from .discriminator import Discriminator, Update
-from .errors import BudgetExceededError, LLMError, ParseError
+from .errors import BudgetExceededError, ConfigError, LLMError, ParseError
 from .llm.base import LLMClient
 from .prompts import optimizer_json_schema, optimizer_messages, parse_optimizer_reply
 from .schema import TableSchema
@@ -38,6 +39,10 @@ class HistoryEntry:
     seconds: float = 0.0
     origin: str = "initial"
     rescored: list[float] = field(default_factory=list)
+    held_out: int = 0
+    """Synthetic rows of this iteration held out to score θ."""
+    recall: float | None = None
+    """Share of them the discriminator called synthetic at the last re-scoring (gives the score's noise)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,7 +50,8 @@ class HistoryEntry:
             "theta": self.theta.to_dict(), "raw_score": self.raw_score, "score": self.score,
             "rescored": self.rescored, "origin": self.origin, "calls": self.calls, "tokens": self.tokens,
             "seconds": round(self.seconds, 3), "report": self.report, "split_seed": self.split_seed,
-            "real_indices": self.real_indices, "synthetic": self.synthetic,
+            "real_indices": self.real_indices, "synthetic": self.synthetic, "held_out": self.held_out,
+            "recall": self.recall,
         }
 
     @classmethod
@@ -57,13 +63,29 @@ class HistoryEntry:
             split_seed=data["split_seed"], report=data.get("report", {}), calls=data.get("calls", 0),
             tokens=data.get("tokens", {}), seconds=data.get("seconds", 0.0),
             origin=data.get("origin", "initial"), rescored=list(data.get("rescored", [])),
+            held_out=data.get("held_out", 0), recall=data.get("recall"),
         )
 
 
-class History:
-    """Every θ tried, with the held-out part of its iteration kept for re-scoring."""
+SELECTIONS = ("significant", "lowest")
+SELECTION_Z = 2.0
 
-    def __init__(self) -> None:
+
+class History:
+    """Every θ tried, with the held-out synthetic rows of its iteration kept for re-scoring.
+
+    Args:
+        selection: How :meth:`best` picks the best θ. ``"lowest"`` takes the lowest re-scored accuracy (the
+            paper's rule). ``"significant"`` (default) keeps the earliest θ until a later one scores lower by
+            more than ``SELECTION_Z`` standard errors of the difference: re-scored accuracies carry the noise
+            of a few dozen held-out rows each, and the minimum over many of them is mostly the luckiest, so
+            the paper's rule wanders among equally good structures.
+    """
+
+    def __init__(self, selection: str = "significant") -> None:
+        if selection not in SELECTIONS:
+            raise ConfigError(f"selection must be one of {list(SELECTIONS)}, got {selection!r}")
+        self.selection = selection
         self.entries: list[HistoryEntry] = []
         self._parts: dict[int, Update] = {}
 
@@ -71,6 +93,7 @@ class History:
         return len(self.entries)
 
     def add(self, entry: HistoryEntry, part: Update) -> None:
+        entry.held_out = len(part.x_test)
         self.entries.append(entry)
         self._parts[entry.iteration] = part
 
@@ -80,12 +103,16 @@ class History:
             part = self._parts.get(entry.iteration)
             if part is None:
                 continue
-            entry.score = discriminator.score(part.x_test, part.y_test)
+            entry.score = discriminator.score(part.x_test)
+            entry.recall = discriminator.synthetic_recall(part.x_test)
             entry.rescored.append(entry.score)
 
     def best(self) -> HistoryEntry:
-        # ties go to the later θ: it was scored against a stronger discriminator
-        return min(reversed(self.entries), key=lambda e: e.score)
+        """The best θ so far, by the ``selection`` rule."""
+        if not self.entries:
+            raise IndexError("the history is empty")
+        scored = [(e.score, e.recall, e.held_out) for e in self.entries]
+        return self.entries[best_index(scored, self.selection)]
 
     def top_k(self, k: int) -> list[HistoryEntry]:
         """The k best distinct θ (lowest re-scored accuracy first)."""
@@ -102,6 +129,38 @@ class History:
 
     def to_list(self) -> list[dict[str, Any]]:
         return [e.to_dict() for e in self.entries]
+
+
+def best_index(scored: list[tuple[float, float | None, int]], selection: str = "significant") -> int:
+    """Index of the best of (re-scored accuracy, synthetic recall, synthetic held-out rows) triples, in
+    iteration order, by the ``selection`` rule of :class:`History`. NaN scores are never chosen while a
+    number is there."""
+    def key(i: int) -> float:
+        return math.inf if math.isnan(scored[i][0]) else scored[i][0]
+
+    if selection == "lowest":
+        # ties go to the later θ: it was scored against a stronger discriminator
+        return min(reversed(range(len(scored))), key=key)
+    best = 0
+    for i in range(1, len(scored)):
+        if key(i) < key(best) - SELECTION_Z * _difference_se(scored[best][1:], scored[i][1:]):
+            best = i
+    return best
+
+
+def score_se(recall: float | None, held_out: int) -> float:
+    """Standard error of one θ's score from its synthetic held-out rows: the score is half a recall on
+    ``held_out`` rows plus the real holdout's half, which every θ shares. The recall is shrunk towards 1/2
+    so that 0 or 1 of a few rows does not look exact."""
+    n = max(held_out, 1)
+    p = ((0.5 if recall is None else recall) * n + 1) / (n + 2)
+    return 0.5 * math.sqrt(p * (1 - p) / n)
+
+
+def _difference_se(a: tuple[float | None, int], b: tuple[float | None, int]) -> float:
+    """Standard error of the difference of two θ's scores on the same discriminator, from each one's
+    (synthetic recall, synthetic held-out rows); the shared real holdout cancels."""
+    return math.hypot(score_se(*a), score_se(*b))
 
 
 class Optimizer:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .errors import ConfigError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one fixed real holdout scores every θ; a run of format 1 cannot be resumed
 CHECKPOINT = "checkpoint.json"
 MODEL = "model.json"
 

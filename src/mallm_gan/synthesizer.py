@@ -23,7 +23,7 @@ from .generator import derive_seed
 from .llm.base import LLMClient
 from .llm.usage import UsageTracker
 from .loop import AdversarialLoop
-from .optimizer import History, HistoryEntry
+from .optimizer import SELECTIONS, History, HistoryEntry
 from .prompts import MAX_INSTRUCTION_CHARS, estimate_tokens, example_rows, generator_messages
 from .rows import RowValidator
 from .schema import TableSchema
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 Callback = Callable[[str, dict[str, Any]], None]
 PARAMS = (
     "llm", "optimizer_llm", "discriminator", "epochs", "batch_size", "n_examples", "rows_per_call", "top_k",
-    "generator_temperature", "optimizer_temperature", "max_concurrency", "patience", "copy_policy", "copy_k",
+    "generator_temperature", "optimizer_temperature", "max_concurrency", "patience", "selection", "copy_policy",
+    "copy_k",
     "dcr_threshold", "max_rounds", "random_state", "max_calls", "max_tokens", "max_prompt_tokens",
     "local_only", "timeout",
 )
@@ -58,7 +59,11 @@ class MallmGan:
         top_k: (θ, score) pairs shown to the optimizer (the paper uses 3).
         generator_temperature, optimizer_temperature: Sampling temperatures (paper: 0.5 and 1.0).
         max_concurrency: LLM calls in flight at most (default: the backend's own default).
-        patience: Stop early after this many iterations without a better best score.
+        patience: Stop early after this many iterations without a new best θ.
+        selection: How the best θ is chosen. ``"significant"`` (default): a later θ replaces the best one only
+            when its re-scored accuracy is lower by more than two standard errors of the difference (a few
+            dozen held-out rows make each score noisy, and the lowest of many noisy scores is mostly luck).
+            ``"lowest"``: the lowest re-scored accuracy, as in the paper.
         copy_policy: ``"k"`` rejects rows equal to a training record that occurs fewer than ``copy_k``
             times; ``"never"`` rejects every exact copy; ``"allow"`` keeps all (still counted).
         copy_k: See ``copy_policy``.
@@ -86,6 +91,7 @@ class MallmGan:
         optimizer_temperature: float = 1.0,
         max_concurrency: int | None = None,
         patience: int | None = None,
+        selection: str = "significant",
         copy_policy: str = "k",
         copy_k: int = 2,
         dcr_threshold: float | None = None,
@@ -109,6 +115,7 @@ class MallmGan:
         self.optimizer_temperature = optimizer_temperature
         self.max_concurrency = max_concurrency
         self.patience = patience
+        self.selection = selection
         self.copy_policy = copy_policy
         self.copy_k = copy_k
         self.dcr_threshold = dcr_threshold
@@ -136,6 +143,8 @@ class MallmGan:
         for name in ("generator_temperature", "optimizer_temperature"):
             if not 0 <= getattr(self, name) <= 2:
                 raise ConfigError(f"{name} must be between 0 and 2, got {getattr(self, name)}")
+        if self.selection not in SELECTIONS:
+            raise ConfigError(f"selection must be one of {list(SELECTIONS)}, got {self.selection!r}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
 
@@ -251,6 +260,12 @@ class MallmGan:
         if not path.exists():
             return None
         state = runstate.read_json(path)
+        if state.get("format", 1) != runstate.FORMAT_VERSION:
+            raise ConfigError(
+                f"{path} was written by a version of mallm-gan that scored θ differently (checkpoint format "
+                f"{state.get('format', 1)}, this version writes {runstate.FORMAT_VERSION}), so the run cannot be "
+                "resumed; its model.json still samples. Use another run directory or delete this one to start over"
+            )
         saved = state.get("identity", {})
         if self.random_state is None:
             # an unseeded run resumes with the seed it drew
@@ -321,7 +336,7 @@ class MallmGan:
         self.initial_theta_ = DataGenerationProcess.from_dict(state["initial_theta"])
         self.current_theta_ = DataGenerationProcess.from_dict(state.get("current_theta")
                                                               or state["initial_theta"])
-        self.history_ = History()
+        self.history_ = History(self.selection)
         for entry in state.get("history", []):
             self.history_.entries.append(HistoryEntry.from_dict(entry))
         if state.get("theta"):

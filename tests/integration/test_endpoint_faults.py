@@ -197,8 +197,7 @@ def test_call_budget_stops_cleanly_with_best_theta(fake_server, shared_data, tmp
     assert len(server.requests) <= 12, "the budget was overshot"
     saved = json.loads((run / "model.json").read_text())
     assert len(saved["history"]) == done
-    best = min(saved["history"][::-1], key=lambda e: e["score"])
-    assert saved["theta"] == best["theta"] == model.theta_.to_dict()
+    assert saved["theta"] == model.history_.best().theta.to_dict() == model.theta_.to_dict()
     assert "budget reached" in saved["stopped"]
     checkpoint = json.loads((run / "checkpoint.json").read_text())
     assert len(checkpoint["history"]) == done

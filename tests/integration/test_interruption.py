@@ -38,6 +38,8 @@ COMPARED = (
     "synthetic",
     "split_seed",
     "report",
+    "held_out",
+    "recall",
 )
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mallm_gan import MallmGan
-from mallm_gan.errors import GenerationError, LLMAuthError
+from mallm_gan.errors import ConfigError, GenerationError, LLMAuthError
 from mallm_gan.runstate import to_records
 from mallm_gan.testing.simulated import SimulatedResponder
 
@@ -72,7 +72,6 @@ def test_prompts_calls_concurrency_and_rescoring(fake_server, shared_data):
     first = model.history_.entries[0]
     assert len(first.rescored) == iterations
     assert model.theta_ == model.history_.best().theta
-    assert model.history_.best().score == min(e.score for e in model.history_.entries)
     # batches of 20, 20 and 10 rows: 4 + 4 + 2 calls an epoch, plus any top-up
     assert model.usage_.role("generator").calls >= 2 * (4 + 4 + 2)
     assert model.usage_.role("optimizer").calls == iterations - 1
@@ -181,3 +180,43 @@ def test_continue_for_more_epochs_and_start_from_a_hand_edited_theta(fake_server
     first_theta = model.history_.entries[0].theta
     assert first_theta.instruction == "Smokers get lung cancer more often."
     assert first_theta.dag == (("smoke", "lung cancer"),)
+
+
+def test_real_holdout_rows_are_never_trained_on(fake_server, shared_data, monkeypatch):
+    from mallm_gan.discriminator import Discriminator
+
+    seen: list[set[int]] = []
+    original = Discriminator.split
+
+    def spy(self, real, synthetic, seed):
+        seen.append(set(real.index))
+        return original(self, real, synthetic, seed)
+
+    monkeypatch.setattr(Discriminator, "split", spy)
+    train = _split(shared_data, "asia", 50)
+    server = fake_server(SimulatedResponder())
+    model = _model(server.url, epochs=2, batch_size=10).fit(train, target="Dyspnea")
+    assert len(seen) == len(model.history_) == 10
+    trained = set().union(*seen)
+    held_out = set(range(len(train))) - trained
+    assert len(held_out) == 15  # 30% of 50, the same rows for every θ
+    # every other row reached the discriminator: 2 epochs cover the table twice
+    assert len(trained) == 35
+    # each θ's score rests on its own held-out synthetic rows
+    assert all(e.held_out >= 1 and e.recall is not None for e in model.history_.entries)
+
+
+def test_a_checkpoint_of_an_earlier_format_is_refused_with_the_reason(fake_server, shared_data, tmp_path):
+    train = _split(shared_data, "asia", 50)
+    server = fake_server(SimulatedResponder())
+    run = tmp_path / "run"
+    _model(server.url, epochs=1).fit(train, target="Dyspnea", run_dir=run)
+    checkpoint = run / "checkpoint.json"
+    state = json.loads(checkpoint.read_text())
+    state["format"] = 1
+    checkpoint.write_text(json.dumps(state))
+    with pytest.raises(ConfigError, match=r"cannot be resumed.*another run directory"):
+        _model(server.url, epochs=2).fit(train, target="Dyspnea", run_dir=run)
+    # the refused run directory is left as it was
+    assert json.loads(checkpoint.read_text())["format"] == 1
+    assert (run / "model.json").is_file()

@@ -51,7 +51,8 @@ def _progress_callback(state: dict[str, Any]) -> Any:
             report = entry.report
             console.print(
                 f"iteration {entry.iteration + 1}/{info['total']} (epoch {entry.epoch + 1}): "
-                f"score {entry.raw_score:.3f} (best re-scored {best.score:.3f}); rows accepted "
+                f"score {entry.raw_score:.3f} (best θ: iteration {best.iteration + 1}, re-scored {best.score:.3f}); "
+                f"rows accepted "
                 f"{report.get('accepted', 0)}, rejected {report.get('rejected', 0)}; "
                 f"{entry.calls} calls, {sum(entry.tokens.values())} tokens, {entry.seconds:.1f} s"
                 + (f"; next θ: {entry_origin(state, entry)}" if entry.iteration + 1 < info["total"] else "")
@@ -88,7 +89,10 @@ def fit(
     dag: Annotated[str | None, typer.Option(help="hill-climb, none, or a JSON file of edges.")] = None,
     theta: Annotated[Path | None, typer.Option(help="Start from a θ JSON (context, dag, instruction).")] = None,
     discriminator: Annotated[str, typer.Option(help="logistic or xgboost.")] = "logistic",
-    patience: Annotated[int | None, typer.Option(help="Stop after N iterations without improvement.")] = None,
+    patience: Annotated[int | None, typer.Option(help="Stop after N iterations without a new best θ.")] = None,
+    selection: Annotated[str, typer.Option(
+        help="significant (a later θ must score lower by 2 standard errors) or lowest (the paper's rule).",
+    )] = "significant",
     copy_policy: Annotated[str, typer.Option(help="k, never or allow (see README).")] = "k",
     copy_k: Annotated[int, typer.Option(help="A training row may be reproduced if it occurs >= k times.")] = 2,
     dcr_threshold: Annotated[float | None, typer.Option(help="Reject near-copies of unique records.")] = None,
@@ -122,7 +126,7 @@ def fit(
     model = MallmGan(
         llm=llm, optimizer_llm=optimizer_llm, discriminator=discriminator, epochs=epochs,
         batch_size=batch_size, n_examples=n_examples, rows_per_call=rows_per_call, top_k=3,
-        max_concurrency=max_concurrency, patience=patience, copy_policy=copy_policy, copy_k=copy_k,
+        max_concurrency=max_concurrency, patience=patience, selection=selection, copy_policy=copy_policy, copy_k=copy_k,
         dcr_threshold=dcr_threshold, random_state=seed, max_calls=max_calls, max_tokens=max_tokens,
         max_prompt_tokens=max_prompt_tokens, local_only=local_only, timeout=timeout,
     )
