@@ -20,6 +20,7 @@ from typing import Any
 
 from . import report_plots as plots
 from .errors import ConfigError
+from .optimizer import SELECTIONS, best_index
 from .report_plots import edges_of, entry_score, esc, num, section
 from .runstate import CHECKPOINT, MODEL, atomic_write_text, read_json
 
@@ -113,11 +114,27 @@ class RunData:
         return [e for e in self.state.get("history") or [] if isinstance(e, dict)]
 
     @property
+    def selection(self) -> str:
+        """The rule that chose the best θ (runs written before the rule existed used the lowest score)."""
+        params = self.state.get("params") if isinstance(self.state.get("params"), dict) else {}
+        return params["selection"] if params.get("selection") in SELECTIONS else "lowest"
+
+    @property
     def best_index(self) -> int | None:
-        """The best entry: lowest re-scored accuracy, ties going to the later one (as the loop decides)."""
+        """The best entry, by the selection rule the run used (as the loop decides)."""
         scores = [entry_score(e) for e in self.entries]
         scored = [i for i, s in enumerate(scores) if s is not None]
-        return min(reversed(scored), key=lambda i: scores[i]) if scored else None  # type: ignore[arg-type]
+        if not scored:
+            return None
+        selection = self.selection
+        triples = [(float(scores[i]), _number(self.entries[i].get("recall")),  # type: ignore[arg-type]
+                    int(_number(self.entries[i].get("held_out")) or 0)) for i in scored]
+        return scored[best_index(triples, selection)]
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
 
 
 def read_edges(source: Any) -> list[Edge]:
@@ -255,7 +272,7 @@ def render_report(run: RunData) -> str:
         _header(run),
         _data_section(run),
         _usage_section(run.state.get("usage") or {}),
-        plots.score_section(entries, best),
+        plots.score_section(entries, best, run.selection),
         _trajectory_section(run, distance),
         plots.dag_section(
             run.names,
@@ -347,7 +364,7 @@ def _header(run: RunData) -> str:
         ),
         ("iterations", f"{len(entries)}" + (f" of {planned}" if planned else "")),
         (
-            "best re-scored accuracy",
+            "best θ's re-scored accuracy",
             "–" if best is None else f"{num(entry_score(entries[best]))} <small>(iteration {best + 1})</small>",
         ),
         ("LLM calls · tokens", f"{int(total.get('calls') or 0):,} · {tokens:,}"),
@@ -472,6 +489,14 @@ def _edges_cell(added: list[Edge], removed: list[Edge]) -> str:
     )
 
 
+_SELECTION_NOTES = {
+    "significant": "The best θ (selection <i>significant</i>) is the earliest one that no later θ beats by more "
+                   "than two standard errors of the difference of their re-scored accuracies: smaller "
+                   "differences are within the noise of the held-out rows.",
+    "lowest": "The best θ (selection <i>lowest</i>) has the lowest re-scored accuracy.",
+}
+
+
 def _trajectory_section(run: RunData, distance: Any) -> str:
     entries, best = run.entries, run.best_index
     if not entries:
@@ -514,7 +539,9 @@ def _trajectory_section(run: RunData, distance: Any) -> str:
     note = (
         '<p class="small muted">Iterations and epochs count from 1. "origin" says how the θ came about '
         "(the optimizer's proposal, a repaired proposal, or the best θ kept when a reply was unusable); "
-        "edges are compared with the previous iteration's θ.</p>"
+        "edges are compared with the previous iteration's θ. "
+        + _SELECTION_NOTES.get(run.selection, "")
+        + "</p>"
     )
     table = _table(head, rows, [0, 1, 4, 6, 7, 8], classes, {3: "instr", 5: "edges"})
     return section("trajectory", "θ trajectory", note + table)

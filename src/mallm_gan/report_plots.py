@@ -124,15 +124,18 @@ def _nan(values: Sequence[Any]) -> list[float]:
 
 
 # -- discriminator score -----------------------------------------------------------------------------------
-def best_so_far(entries: Sequence[Mapping[str, Any]]) -> list[float | None]:
-    """The best re-scored accuracy the loop knew after each iteration.
+def best_so_far(entries: Sequence[Mapping[str, Any]], selection: str = "lowest") -> list[float | None]:
+    """The re-scored accuracy of the loop's best θ after each iteration, by the run's ``selection`` rule.
 
     Entry ``i``'s ``rescored[j]`` is its score after iteration ``i + j``; where that list is short (older
-    files), the final score stands in at the last iteration and the raw score at the entry's own.
+    files), the final score stands in at the last iteration and the raw score at the entry's own. The noise
+    of each score comes from the entry's final synthetic recall and held-out size (the only ones kept).
     """
+    from .optimizer import best_index
+
     out: list[float | None] = []
     for t in range(len(entries)):
-        known = []
+        known: list[tuple[float, float | None, int]] = []
         for i, entry in enumerate(entries[: t + 1]):
             rescored = entry.get("rescored") if isinstance(entry.get("rescored"), list) else []
             value = rescored[t - i] if t - i < len(rescored) else None
@@ -141,16 +144,29 @@ def best_so_far(entries: Sequence[Mapping[str, Any]]) -> list[float | None]:
             if value is None and i == t:
                 value = entry.get("raw_score")
             if isinstance(value, (int, float)) and math.isfinite(value):
-                known.append(float(value))
-        out.append(min(known) if known else None)
+                recall = entry.get("recall")
+                held_out = entry.get("held_out")
+                known.append((float(value), float(recall) if isinstance(recall, (int, float)) else None,
+                              int(held_out) if isinstance(held_out, int) else 0))
+        out.append(known[best_index(known, selection)][0] if known else None)
     return out
 
 
-def score_plot(entries: Sequence[Mapping[str, Any]], best: int | None) -> str:
+def _score_se(entry: Mapping[str, Any]) -> float:
+    """Standard error of an entry's score from its synthetic held-out rows (NaN when not recorded)."""
+    from .optimizer import score_se
+
+    recall, held_out = entry.get("recall"), entry.get("held_out")
+    if not isinstance(recall, (int, float)) or not isinstance(held_out, int) or held_out < 1:
+        return float("nan")
+    return score_se(float(recall), held_out)
+
+
+def score_plot(entries: Sequence[Mapping[str, Any]], best: int | None, selection: str = "lowest") -> str:
     """Raw and final re-scored accuracy per iteration, the running best, 0.5 marked, epochs shaded."""
     raw = _nan([e.get("raw_score") for e in entries])
     final = _nan([entry_score(e) for e in entries])
-    running = _nan(best_so_far(entries))
+    running = _nan(best_so_far(entries, selection))
     epochs = [e.get("epoch") if isinstance(e.get("epoch"), int) else None for e in entries]
     fig = _figure(10.0, 4.0)
     ax = fig.subplots()
@@ -174,7 +190,13 @@ def score_plot(entries: Sequence[Mapping[str, Any]], best: int | None) -> str:
         fontsize=8.5,
     )
     ax.plot(xs, raw, "o-", color=GREY, lw=1, ms=4, label="raw score, when the θ was tried", zorder=2)
-    ax.plot(xs, final, "s", color=BLUE, ms=5.5, label="re-scored by the final discriminator", zorder=3)
+    spread = [_score_se(e) for e in entries]
+    if any(math.isfinite(v) for v in spread):
+        ax.errorbar(xs, final, yerr=[v if math.isfinite(v) else 0.0 for v in spread], fmt="s", color=BLUE,
+                    ms=5.5, elinewidth=1, capsize=3, zorder=3,
+                    label="re-scored by the final discriminator, ± one standard error")
+    else:
+        ax.plot(xs, final, "s", color=BLUE, ms=5.5, label="re-scored by the final discriminator", zorder=3)
     # the running best holds from one iteration to the next, so the last step extends half an iteration
     ax.step(
         [*xs, len(xs) + 0.5],
@@ -183,7 +205,7 @@ def score_plot(entries: Sequence[Mapping[str, Any]], best: int | None) -> str:
         color=VERMILION,
         lw=2,
         zorder=4,
-        label="best re-scored accuracy after each iteration (the loop's pick)",
+        label="the best θ's re-scored accuracy after each iteration (the loop's pick)",
     )
     if best is not None and math.isfinite(final[best]):
         ax.plot(
@@ -203,19 +225,25 @@ def score_plot(entries: Sequence[Mapping[str, Any]], best: int | None) -> str:
     return data_uri(fig)
 
 
-def score_section(entries: Sequence[Mapping[str, Any]], best: int | None) -> str:
+def score_section(entries: Sequence[Mapping[str, Any]], best: int | None, selection: str = "lowest") -> str:
     if not entries:
         return section("score", "Discriminator score per iteration", "<p>No iteration has finished yet.</p>")
+    rule = (
+        "The loop keeps the earliest θ that no later one beats by more than two standard errors (smaller "
+        "differences are noise of the held-out rows)"
+        if selection == "significant"
+        else "The loop keeps the θ with the lowest re-scored accuracy"
+    )
     text = (
-        "<p>How well the discriminator tells the real rows of each iteration's held-out part from the "
-        "synthetic ones: <b>raw</b> when the θ was tried, <b>re-scored</b> by the discriminator as it is "
-        "at the end (it keeps learning, so an old θ usually scores higher later). The loop keeps the θ "
-        "with the lowest re-scored accuracy; 0.5 means the rows cannot be told apart.</p>"
+        "<p>How well the discriminator tells the real held-out rows (the same for every θ, never trained on) "
+        "from each θ's held-out synthetic rows, as balanced accuracy: <b>raw</b> when the θ was tried, "
+        "<b>re-scored</b> by the discriminator as it is at the end (it keeps learning, so an old θ usually "
+        f"scores higher later). {rule}; 0.5 means the rows cannot be told apart.</p>"
     )
     return section(
         "score",
         "Discriminator score per iteration",
-        text + img(score_plot(entries, best), "discriminator score per iteration"),
+        text + img(score_plot(entries, best, selection), "discriminator score per iteration"),
     )
 
 
