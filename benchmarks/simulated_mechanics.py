@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from mallm_gan import MallmGan
-from mallm_gan.causal import ASIA_TRUE_DAG, graph_edit_distance
+from mallm_gan.graphs import ASIA_TRUE_DAG, graph_edit_distance
 from mallm_gan.optimizer import SELECTIONS, best_index
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "asia" / "full.csv.gz"

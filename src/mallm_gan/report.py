@@ -264,7 +264,7 @@ def render_report(run: RunData) -> str:
     distance = None
     if run.true_dag is not None:
         try:
-            from .causal import graph_edit_distance as distance
+            from .graphs import graph_edit_distance as distance
         except ImportError:
             run.notes.append("the graph edit distance is unavailable: mallm_gan.causal could not be imported")
     initial = edges_of(run.state.get("initial_theta") or (entries[0].get("theta") if entries else None))

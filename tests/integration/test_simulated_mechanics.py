@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from mallm_gan import MallmGan
-from mallm_gan.causal import ASIA_TRUE_DAG, graph_edit_distance
+from mallm_gan.graphs import ASIA_TRUE_DAG, graph_edit_distance
 from mallm_gan.optimizer import best_index
 from mallm_gan.testing.simulated import SimulatedResponder
 

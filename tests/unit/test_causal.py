@@ -11,13 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mallm_gan.causal import (
+from mallm_gan.causal import bic_score, discretise, hill_climb_dag, initial_dag, validate_dag
+from mallm_gan.errors import ConfigError, SchemaError
+from mallm_gan.graphs import (
     ASIA_TRUE_DAG,
-    bic_score,
-    discretise,
     graph_edit_distance,
-    hill_climb_dag,
-    initial_dag,
     is_acyclic,
     parents,
     random_edit,
@@ -25,9 +23,7 @@ from mallm_gan.causal import (
     skeleton_distance,
     structural_hamming_distance,
     topological_order,
-    validate_dag,
 )
-from mallm_gan.errors import ConfigError, SchemaError
 from mallm_gan.schema import TableSchema
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
