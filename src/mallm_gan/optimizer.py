@@ -13,7 +13,8 @@ from .causal import validate_dag
 from .discriminator import Discriminator, Update
 from .errors import BudgetExceededError, ConfigError, LLMError, ParseError
 from .llm.base import LLMClient
-from .prompts import optimizer_json_schema, optimizer_messages, parse_optimizer_reply
+from .optimizer_reply import parse_optimizer_reply
+from .prompts import optimizer_json_schema, optimizer_messages
 from .schema import TableSchema
 from .theta import DataGenerationProcess
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from mallm_gan.errors import ConfigError, ParseError
+from mallm_gan.optimizer_reply import parse_optimizer_reply
 from mallm_gan.prompts import (
     estimate_tokens,
     example_rows,
@@ -20,7 +21,6 @@ from mallm_gan.prompts import (
     generator_messages,
     optimizer_json_schema,
     optimizer_messages,
-    parse_optimizer_reply,
     prompt_size,
     rows_json_schema,
 )
