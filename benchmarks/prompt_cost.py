@@ -138,10 +138,12 @@ class Cost:
 
 def measure(name: str, n: int, args: argparse.Namespace, tokenizer: Tokenizer | None) -> Cost:
     from mallm_gan.causal import hill_climb_dag
+    from mallm_gan.coerce import normalise_frame
     from mallm_gan.datasets import dataset_info, load_paper_split
     from mallm_gan.llm.base import BaseClient
     from mallm_gan.prompts import example_rows, generator_messages, rows_json_schema
-    from mallm_gan.rows import RowValidator, normalise_frame, parse_rows
+    from mallm_gan.rows import RowValidator
+    from mallm_gan.rows_parse import parse_rows
     from mallm_gan.schema import TableSchema
     from mallm_gan.testing.simulated import SimulatedResponder
     from mallm_gan.theta import DEFAULT_INSTRUCTION, DataGenerationProcess

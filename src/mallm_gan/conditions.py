@@ -18,8 +18,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .coerce import normalise_value, parse_number
 from .errors import ConfigError
-from .rows import fold, normalise_value, parse_number
+from .rows_parse import fold
 from .schema import Column, TableSchema
 
 Op = Literal["eq", "ne", "in", "range"]

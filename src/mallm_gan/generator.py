@@ -21,7 +21,8 @@ import pandas as pd
 from .errors import BudgetExceededError, GenerationError, LLMError, MallmGanError
 from .llm.base import LLMClient
 from .prompts import generator_messages, rows_json_schema
-from .rows import RejectionReport, RowValidator, parse_rows
+from .rows import RejectionReport, RowValidator
+from .rows_parse import parse_rows
 from .schema import TableSchema
 from .theta import DataGenerationProcess
 

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .coerce import normalise_frame
 from .conditions import Conditions
 from .generator import Generator, derive_seed
 from .loop import open_clients
-from .rows import RejectionReport, RowValidator, normalise_frame
+from .rows import RejectionReport, RowValidator
 
 if TYPE_CHECKING:
     from .synthesizer import MallmGan
