@@ -15,8 +15,11 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("networkx")
 
 from mallm_gan.errors import ConfigError
-from mallm_gan.report import load_run, quality_note, read_edges, render_report, write_report
-from mallm_gan.report_plots import best_so_far, dag_panels, layered_positions
+from mallm_gan.report import render_report, write_report
+from mallm_gan.report_graphs import dag_panels, layered_positions
+from mallm_gan.report_plots import best_so_far
+from mallm_gan.report_run import load_run, read_edges
+from mallm_gan.report_sections import quality_note
 
 IMG = '<img src="data:image/png;base64,'
 EVIL = '<script>alert("x")</script> & $income$'
