@@ -217,7 +217,9 @@ class AdversarialLoop:
         train, seed, k = model.train_, model.seed_, model.n_examples
         real = train.iloc[idx]
         chunks = [real.iloc[i:i + k] for i in range(0, len(real), k)]
-        wanted = len(chunks) * model.rows_per_call
+        # at least two rows, so that one trains the discriminator and one is held out to score θ (a last batch
+        # of one row with one row per call would ask for one and then fail for not reaching the minimum of two)
+        wanted = max(2, len(chunks) * model.rows_per_call)
 
         def topup_examples(round_no: int) -> list[pd.DataFrame]:
             rng = np.random.default_rng(derive_seed(seed, TOPUP_EXAMPLES, it, round_no))

@@ -220,3 +220,15 @@ def test_a_checkpoint_of_an_earlier_format_is_refused_with_the_reason(fake_serve
     # the refused run directory is left as it was
     assert json.loads(checkpoint.read_text())["format"] == 1
     assert (run / "model.json").is_file()
+
+
+def test_tiny_tables_and_a_last_batch_of_one_row(fake_server, shared_data):
+    server = fake_server(SimulatedResponder())
+    table = _split(shared_data, "insurance", 100)
+    # 5 rows in batches of 2 leave a last batch of 1 row; 2 rows leave one real row for the discriminator
+    for n, batch in [(5, 2), (2, 2), (3, 3)]:
+        model = _model(server.url, epochs=2, batch_size=batch, n_examples=1, rows_per_call=1)
+        model.fit(table.head(n), target="charges")
+        assert len(model.history_) == 2 * -(-n // batch)
+        assert all(e.held_out >= 1 for e in model.history_.entries)
+        assert len(model.sample(4)) == 4
