@@ -164,7 +164,8 @@ def score_plot(entries: Sequence[Mapping[str, Any]], best: int | None, selection
         ax.plot(
             [best + 1], [final[best]], "*", color=VERMILION, ms=17, zorder=5, markeredgecolor="white", label="best θ"
         )
-    values = [v for v in (*raw, *final, *running) if math.isfinite(v)]
+    bars = [f + sign * d for f, d in zip(final, spread, strict=True) for sign in (-1, 1)]
+    values = [v for v in (*raw, *final, *running, *bars) if math.isfinite(v)]
     ax.set_ylim(max(-0.04, min([0.45, *values]) - 0.04), min(1.04, max([0.55, *values]) + 0.04))
     ax.set_xlim(0.5, len(xs) + 0.5)
     shaded = len({e for e in epochs if e is not None}) > 1
