@@ -282,3 +282,21 @@ def test_usage_is_shared_between_clients() -> None:
     asyncio.run(b.complete(MESSAGES, role="optimizer"))
     assert tracker.total.calls == 2
     assert set(tracker.roles) == {"generator", "optimizer"}
+
+
+def test_prepare_runs_before_a_sent_request_and_not_for_a_cached_answer(tmp_path) -> None:
+    from mallm_gan.llm import ResponseCache
+
+    class Preparing(StubClient):
+        prepared = 0
+
+        async def _prepare(self) -> None:
+            self.prepared += 1
+
+    client = Preparing(cache=ResponseCache(tmp_path / "cache.sqlite"), retry=FAST)
+    asyncio.run(client.complete(MESSAGES, seed=1))
+    assert (client.prepared, len(client.sent)) == (1, 1)
+    asyncio.run(client.complete(MESSAGES, seed=1))  # same request: answered from the cache
+    assert (client.prepared, len(client.sent)) == (1, 1)
+    asyncio.run(client.complete(MESSAGES, seed=2))
+    assert (client.prepared, len(client.sent)) == (2, 2)

@@ -240,6 +240,7 @@ class BaseClient:
                 self.usage.record(role, cached=True)
                 return self._to_completion(hit, cached=True, seconds=0.0)
 
+        await self._prepare()
         async with self._semaphore():
             # admitted once: retries of an admitted call are part of it, not new calls
             self.usage.check_budget(reserve=True)
@@ -247,6 +248,10 @@ class BaseClient:
                 return await self._attempts(request, role, use_cache, key)
             finally:
                 self.usage.release()
+
+    async def _prepare(self) -> None:
+        """Work a backend needs before its first request (e.g. loading a model), done outside the timeout
+        and only when the answer is not cached. Nothing by default."""
 
     async def _attempts(self, request: dict[str, Any], role: str, use_cache: bool, key: str) -> Completion:
         """Send ``request``, retrying transient failures with backoff; record usage once."""

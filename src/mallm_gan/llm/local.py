@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, LLMProviderError
-from .base import BaseClient, Completion, Message
+from .base import BaseClient
 from .models import CATALOGUE, check_model_ref, resolve_model
 
 if TYPE_CHECKING:
@@ -286,29 +286,10 @@ class LocalLlamaClient(BaseClient):
         return _ENGINES.get(self._settings) if self._settings is not None else None
 
     # -- transport ----------------------------------------------------------------------------------
-    async def complete(
-        self,
-        messages: list[Message],
-        *,
-        role: str = "default",
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        json_schema: dict[str, Any] | None = None,
-        seed: int | None = None,
-        n: int = 1,
-    ) -> Completion:
-        """As :meth:`BaseClient.complete`; the first call pulls and loads the model outside the timeout."""
+    async def _prepare(self) -> None:
+        """The first call pulls and loads the model, outside the timeout (a cached answer needs neither)."""
         if self._loaded_engine() is None:
             await asyncio.to_thread(self.load)
-        return await super().complete(
-            messages,
-            role=role,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            json_schema=json_schema,
-            seed=seed,
-            n=n,
-        )
 
     async def _send(self, request: dict[str, Any]) -> dict[str, Any]:
         engine = self._loaded_engine() or await asyncio.to_thread(self.load)
