@@ -10,6 +10,23 @@ from typing import Any
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+# settings that pick or configure an LLM endpoint; a developer's own must not leak into the tests
+LLM_ENV_VARS = (
+    "MALLM_LLM",
+    "MALLM_STRUCTURED",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "AZURE_OPENAI_ENDPOINT",
+    "AZURE_OPENAI_API_KEY",
+    "OPENAI_API_VERSION",
+)
+
+
+@pytest.fixture
+def clean_llm_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset the environment variables that choose or configure an LLM endpoint (``LLM_ENV_VARS``)."""
+    for name in LLM_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

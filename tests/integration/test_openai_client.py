@@ -26,20 +26,7 @@ from mallm_gan.testing import ScriptedResponder
 FAST = RetryPolicy(max_retries=3, base_delay=0.01)
 SECRET = "sk-test-NEVER-LOG-ME-4242"
 MESSAGES = [{"role": "user", "content": "Write one row as JSON."}]
-ENV_VARS = (
-    "MALLM_STRUCTURED",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "AZURE_OPENAI_ENDPOINT",
-    "AZURE_OPENAI_API_KEY",
-    "OPENAI_API_VERSION",
-)
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_llm_env")
 
 
 def client_for(server: Any, **options: Any) -> BaseClient:

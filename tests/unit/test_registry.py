@@ -9,21 +9,7 @@ from mallm_gan.llm import DEFAULT_LOCAL_SPEC, BaseClient, LLMSpec, create_llm, p
 from mallm_gan.llm.base import RetryPolicy
 from mallm_gan.llm.openai_compat import OpenAICompatClient
 
-ENV_VARS = (
-    "MALLM_LLM",
-    "MALLM_STRUCTURED",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "AZURE_OPENAI_ENDPOINT",
-    "AZURE_OPENAI_API_KEY",
-    "OPENAI_API_VERSION",
-)
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_llm_env")
 
 
 @pytest.mark.parametrize(
