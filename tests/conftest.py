@@ -67,3 +67,18 @@ def _restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture
+def read_shared() -> Callable[[str], Any]:
+    """``read(relative_path)``: a CSV of the shared datasets as a DataFrame; skips the test when it is absent
+    (only when called, so a test that needs it for some parameters only still runs the others)."""
+    import pandas as pd
+
+    def read(relative: str) -> pd.DataFrame:
+        path = (SHARED_DATA / relative).resolve()
+        if not path.exists():
+            pytest.skip(f"shared datasets not found at {path} (expected ../shared/data next to the repository)")
+        return pd.read_csv(path)
+
+    return read

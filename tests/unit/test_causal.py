@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,15 +24,6 @@ from mallm_gan.graphs import (
     topological_order,
 )
 from mallm_gan.schema import TableSchema
-
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-
-def _read(relative: str) -> pd.DataFrame:
-    path = DATA / relative
-    if not path.exists():
-        pytest.skip(f"shared benchmark data not found at {path}")
-    return pd.read_csv(path)
 
 
 # -- a known small discrete network -------------------------------------------------------------------
@@ -56,8 +46,8 @@ def test_hill_climb_recovers_chain_skeleton():
 
 
 @pytest.mark.parametrize("source", ["chain", "asia/splits/n50/train.csv", "insurance/splits/n100/train.csv"])
-def test_hill_climb_stops_at_a_local_optimum(source):
-    frame = _chain_frame(n=600, seed=3) if source == "chain" else _read(source)
+def test_hill_climb_stops_at_a_local_optimum(source, read_shared):
+    frame = _chain_frame(n=600, seed=3) if source == "chain" else read_shared(source)
     schema = TableSchema.from_dataframe(frame)
     edges = hill_climb_dag(frame, schema)
     best = bic_score(frame, schema, edges)
@@ -136,14 +126,14 @@ def test_datetime_columns_are_binned():
 
 
 # -- the asia data ----------------------------------------------------------------------------------
-def test_asia_true_dag_uses_the_csv_names():
-    frame = _read("asia/splits/n50/train.csv")
+def test_asia_true_dag_uses_the_csv_names(read_shared):
+    frame = read_shared("asia/splits/n50/train.csv")
     assert {n for edge in ASIA_TRUE_DAG for n in edge} == set(frame.columns)
     assert is_acyclic(ASIA_TRUE_DAG) and len(ASIA_TRUE_DAG) == 8
 
 
-def test_asia_n50_skeleton_overlaps_the_truth():
-    frame = _read("asia/splits/n50/train.csv")
+def test_asia_n50_skeleton_overlaps_the_truth(read_shared):
+    frame = read_shared("asia/splits/n50/train.csv")
     schema = TableSchema.from_dataframe(frame)
     start = time.perf_counter()
     edges = hill_climb_dag(frame, schema)
@@ -153,11 +143,8 @@ def test_asia_n50_skeleton_overlaps_the_truth():
     assert all("visit to Asia" not in edge for edge in edges)
 
 
-def test_asia_2000_rows_skeleton_is_close_to_the_truth():
-    full = DATA / "asia" / "full.csv.gz"
-    if not full.exists():
-        pytest.skip(f"shared benchmark data not found at {full}")
-    frame = pd.read_csv(full).sample(2000, random_state=0)
+def test_asia_2000_rows_skeleton_is_close_to_the_truth(read_shared):
+    frame = read_shared("asia/full.csv.gz").sample(2000, random_state=0)
     schema = TableSchema.from_dataframe(frame)
     edges = hill_climb_dag(frame, schema)
     found = skeleton(edges)
@@ -165,8 +152,8 @@ def test_asia_2000_rows_skeleton_is_close_to_the_truth():
     assert skeleton_distance(edges, ASIA_TRUE_DAG) <= 3
 
 
-def test_adult_n800_runs_fast():
-    frame = _read("adult/splits/n800/train.csv")
+def test_adult_n800_runs_fast(read_shared):
+    frame = read_shared("adult/splits/n800/train.csv")
     schema = TableSchema.from_dataframe(frame, target="Income")
     start = time.perf_counter()
     edges = hill_climb_dag(frame, schema)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,16 +25,6 @@ from mallm_gan.prompts import (
 )
 from mallm_gan.schema import TableSchema, round_to
 from mallm_gan.theta import DataGenerationProcess
-
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-
-def _read(relative: str) -> pd.DataFrame:
-    path = DATA / relative
-    if not path.exists():
-        pytest.skip(f"shared benchmark data not found at {path}")
-    return pd.read_csv(path)
-
 
 # -- a small structural JSON Schema checker (jsonschema is not a dependency) --------------------------
 _TYPES = {
@@ -144,8 +133,8 @@ def test_examples_payload_rounds_to_the_column_precision(mixed):
     assert [r[2] for r in rows] == [22.5, 31.3, 27.0, 24.8]
 
 
-def test_examples_payload_real_data_round_trip():
-    frame = _read("insurance/splits/n100/train.csv")
+def test_examples_payload_real_data_round_trip(read_shared):
+    frame = read_shared("insurance/splits/n100/train.csv")
     schema = TableSchema.from_dataframe(frame, target="charges")
     back = pd.DataFrame(json.loads(examples_payload(frame, schema))["rows"], columns=schema.names)
     for column in schema.columns:
@@ -156,8 +145,8 @@ def test_examples_payload_real_data_round_trip():
             assert back[column.name].tolist() == frame[column.name].tolist()
 
 
-def test_examples_payload_is_much_shorter_than_python_repr_dicts():
-    frame = _read("adult/splits/n50/train.csv")
+def test_examples_payload_is_much_shorter_than_python_repr_dicts(read_shared):
+    frame = read_shared("adult/splits/n50/train.csv")
     schema = TableSchema.from_dataframe(frame, target="Income")
     ours = examples_payload(frame, schema)
     # the reference implementation's serialisation: one dict per row, numbers rounded to 1 decimal
@@ -262,8 +251,8 @@ def test_real_rows_validate_and_bad_rows_do_not(mixed):
     assert check(js, {"rows": answer["rows"], "note": "x"})  # extra key
 
 
-def test_rows_json_schema_on_real_data():
-    frame = _read("adult/splits/n50/train.csv")
+def test_rows_json_schema_on_real_data(read_shared):
+    frame = read_shared("adult/splits/n50/train.csv")
     schema = TableSchema.from_dataframe(frame, target="Income")
     js = rows_json_schema(schema, 50)
     assert check(js, {"rows": example_rows(frame, schema)}) == []
