@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mallm_gan.graphs import ASIA_COLUMNS
+
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 ROWS_PER_ANSWER = 5
 
@@ -53,16 +55,7 @@ def insurance_schema() -> dict[str, Any]:
     return _rows_schema(row)
 
 
-ASIA = [
-    "visit to Asia",
-    "tuberculosis",
-    "smoke",
-    "lung cancer",
-    "bronchitis",
-    "either tuberculosis or lung cancer",
-    "chest X-ray",
-    "Dyspnea",
-]
+ASIA = list(ASIA_COLUMNS)
 ASIA_EXAMPLES = [dict(zip(ASIA, v, strict=True)) for v in ([1, 1, 0, 1, 0, 1, 1, 0], [0, 0, 1, 0, 1, 0, 0, 1])]
 
 

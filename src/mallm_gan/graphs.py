@@ -14,6 +14,18 @@ from .errors import ConfigError
 
 Edge = tuple[str, str]
 
+#: The columns of the Asia network's data, in the order of the asia CSV header.
+ASIA_COLUMNS: tuple[str, ...] = (
+    "visit to Asia",
+    "tuberculosis",
+    "smoke",
+    "lung cancer",
+    "bronchitis",
+    "either tuberculosis or lung cancer",
+    "chest X-ray",
+    "Dyspnea",
+)
+
 #: The true graph of the Asia network (Lauritzen & Spiegelhalter 1988), named as in the asia CSV header.
 ASIA_TRUE_DAG: tuple[Edge, ...] = (
     ("visit to Asia", "tuberculosis"),
@@ -178,6 +190,7 @@ def random_edit(
 
 
 __all__ = [
+    "ASIA_COLUMNS",
     "ASIA_TRUE_DAG",
     "Edge",
     "graph_edit_distance",

@@ -9,20 +9,12 @@ from typing import Any
 
 import pytest
 
+from mallm_gan.graphs import ASIA_COLUMNS
 from mallm_gan.llm.local import LocalLlamaClient, unload_engines
 
 pytestmark = [pytest.mark.real_llm, pytest.mark.timeout(120)]
 
-ASIA = [
-    "visit to Asia",
-    "tuberculosis",
-    "smoke",
-    "lung cancer",
-    "bronchitis",
-    "either tuberculosis or lung cancer",
-    "chest X-ray",
-    "Dyspnea",
-]
+ASIA = list(ASIA_COLUMNS)
 EXAMPLES = [[1, 1, 0, 1, 0, 1, 1, 0], [0, 0, 1, 0, 1, 0, 0, 1]]
 ROWS = 5
 

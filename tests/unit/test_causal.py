@@ -13,6 +13,7 @@ import pytest
 from mallm_gan.causal import bic_score, discretise, hill_climb_dag, initial_dag, validate_dag
 from mallm_gan.errors import ConfigError, SchemaError
 from mallm_gan.graphs import (
+    ASIA_COLUMNS,
     ASIA_TRUE_DAG,
     graph_edit_distance,
     is_acyclic,
@@ -128,6 +129,7 @@ def test_datetime_columns_are_binned():
 # -- the asia data ----------------------------------------------------------------------------------
 def test_asia_true_dag_uses_the_csv_names(read_shared):
     frame = read_shared("asia/splits/n50/train.csv")
+    assert tuple(frame.columns) == ASIA_COLUMNS
     assert {n for edge in ASIA_TRUE_DAG for n in edge} == set(frame.columns)
     assert is_acyclic(ASIA_TRUE_DAG) and len(ASIA_TRUE_DAG) == 8
 

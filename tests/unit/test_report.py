@@ -15,6 +15,7 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("networkx")
 
 from mallm_gan.errors import ConfigError
+from mallm_gan.graphs import ASIA_COLUMNS, ASIA_TRUE_DAG
 from mallm_gan.report import render_report, write_report
 from mallm_gan.report_graphs import dag_panels, layered_positions
 from mallm_gan.report_plots import best_so_far
@@ -23,27 +24,8 @@ from mallm_gan.report_sections import quality_note
 
 IMG = '<img src="data:image/png;base64,'
 EVIL = '<script>alert("x")</script> & $income$'
-ASIA_TRUE = [
-    ["visit to Asia", "tuberculosis"],
-    ["smoke", "lung cancer"],
-    ["smoke", "bronchitis"],
-    ["tuberculosis", "either tuberculosis or lung cancer"],
-    ["lung cancer", "either tuberculosis or lung cancer"],
-    ["either tuberculosis or lung cancer", "chest X-ray"],
-    ["either tuberculosis or lung cancer", "Dyspnea"],
-    ["bronchitis", "Dyspnea"],
-]
-NAMES = [
-    "visit to Asia",
-    "tuberculosis",
-    "smoke",
-    "lung cancer",
-    "bronchitis",
-    "either tuberculosis or lung cancer",
-    "chest X-ray",
-    "Dyspnea",
-    EVIL,
-]
+ASIA_TRUE = [list(edge) for edge in ASIA_TRUE_DAG]
+NAMES = [*ASIA_COLUMNS, EVIL]
 LONG_INSTRUCTION = "Write new rows that follow the causal structure closely. " * 6
 # θ per iteration: (dag, instruction, origin)
 THETAS = [
