@@ -14,7 +14,6 @@ describe the same table.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
+from .runstate import read_json
 
 DEFAULT_DATA_DIR = Path("../shared/data")
 DEFAULT_TEST_SIZE = 200
@@ -64,12 +64,7 @@ def read_catalog(data_dir: str | Path = DEFAULT_DATA_DIR) -> dict[str, DatasetIn
     """
     root = _data_dir(data_dir)
     path = root / "datasets.json"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path} does not exist; every data directory needs a datasets.json") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    raw = read_json(path, missing_hint="; every data directory needs a datasets.json")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must map dataset names to {{target, task, context}} objects")
     catalog = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -102,13 +101,7 @@ def read_edges(source: Any) -> list[Edge]:
     """Edges from a list of ``[parent, child]`` pairs or ``"A -> B"`` strings, or from a JSON file holding
     one (or an object with a ``true_dag``, ``dag`` or ``edges`` list)."""
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"true DAG file {path} does not exist")
-        try:
-            source = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"true DAG file {path} is not valid JSON: {exc}") from exc
+        source = read_json(source, what="true DAG file")
         if isinstance(source, dict):
             source = next((source[k] for k in ("true_dag", "dag", "edges") if k in source), None)
     if not isinstance(source, (list, tuple)):

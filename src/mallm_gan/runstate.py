@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from .errors import ConfigError, MallmGanError
 
 FORMAT_VERSION = 2  # 2: one fixed real holdout scores every θ; a run of format 1 cannot be resumed
 CHECKPOINT = "checkpoint.json"
@@ -40,14 +40,23 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=1, default=json_default))
 
 
-def read_json(path: str | Path) -> Any:
+def read_json(
+    path: str | Path, *, what: str = "", missing_hint: str = "", error: type[MallmGanError] = ConfigError
+) -> Any:
+    """The JSON value in the file ``path``.
+
+    Raises:
+        ``error`` (ConfigError by default): the file does not exist (message ends with ``missing_hint``) or
+            is not valid JSON. Messages name the file as ``"{what} {path}"``.
+    """
     path = Path(path)
+    label = f"{what} {path}" if what else str(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path} does not exist") from exc
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        raise error(f"{label} does not exist{missing_hint}") from exc
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc}); it may have been edited by hand") from exc
+        raise error(f"{label} is not valid JSON ({exc}); it may have been edited by hand") from exc
 
 
 def json_default(value: Any) -> Any:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import SchemaError
+from .runstate import read_json
 
 Kind = Literal["numerical", "categorical", "boolean", "datetime"]
 KINDS: tuple[str, ...] = ("numerical", "categorical", "boolean", "datetime")
@@ -197,13 +198,7 @@ class TableSchema:
         ``decimals``, ``description``, ...). Unknown column names are an error.
         """
         if isinstance(metadata, (str, Path)):
-            path = Path(metadata)
-            try:
-                metadata = json.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError as exc:
-                raise SchemaError(f"metadata file {path} does not exist") from exc
-            except json.JSONDecodeError as exc:
-                raise SchemaError(f"metadata file {path} is not valid JSON: {exc}") from exc
+            metadata = read_json(metadata, what="metadata file", error=SchemaError)
         if not isinstance(metadata, dict):
             raise SchemaError("metadata must be a JSON object with a 'columns' mapping")
         entries = metadata.get("columns", {})

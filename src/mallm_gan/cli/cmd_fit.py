@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,10 +24,9 @@ def _read_dag(value: str | None) -> Any:
     if not path.is_file():
         raise ConfigError(f"--dag must be 'hill-climb', 'none' or a JSON file of [parent, child] edges; "
                           f"{value} is neither")
-    try:
-        edges = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--dag file {path} is not valid JSON: {exc}") from exc
+    from ..runstate import read_json
+
+    edges = read_json(path, what="--dag file")
     if isinstance(edges, dict):
         edges = edges.get("dag", edges.get("edges"))
     if not isinstance(edges, list):
