@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import ConfigError
+from .optimizer import best_index, score_se
 from .report_html import img, section
-from .report_run import entry_score
+from .report_run import entry_noise, entry_score
 
 INSTALL_HINT = "pip install 'mallm-gan[report]'"
 
@@ -84,8 +85,6 @@ def best_so_far(entries: Sequence[Mapping[str, Any]], selection: str = "lowest")
     files), the final score stands in at the last iteration and the raw score at the entry's own. The noise
     of each score comes from the entry's final synthetic recall and held-out size (the only ones kept).
     """
-    from .optimizer import best_index
-
     out: list[float | None] = []
     for t in range(len(entries)):
         known: list[tuple[float, float | None, int]] = []
@@ -97,22 +96,15 @@ def best_so_far(entries: Sequence[Mapping[str, Any]], selection: str = "lowest")
             if value is None and i == t:
                 value = entry.get("raw_score")
             if isinstance(value, (int, float)) and math.isfinite(value):
-                recall = entry.get("recall")
-                held_out = entry.get("held_out")
-                known.append((float(value), float(recall) if isinstance(recall, (int, float)) else None,
-                              int(held_out) if isinstance(held_out, int) else 0))
+                known.append((float(value), *entry_noise(entry)))
         out.append(known[best_index(known, selection)][0] if known else None)
     return out
 
 
 def _score_se(entry: Mapping[str, Any]) -> float:
     """Standard error of an entry's score from its synthetic held-out rows (NaN when not recorded)."""
-    from .optimizer import score_se
-
-    recall, held_out = entry.get("recall"), entry.get("held_out")
-    if not isinstance(recall, (int, float)) or not isinstance(held_out, int) or held_out < 1:
-        return float("nan")
-    return score_se(float(recall), held_out)
+    recall, held_out = entry_noise(entry)
+    return float("nan") if recall is None or held_out < 1 else score_se(recall, held_out)
 
 
 def score_plot(entries: Sequence[Mapping[str, Any]], best: int | None, selection: str = "lowest") -> str:

@@ -69,10 +69,8 @@ class RunData:
         scored = [i for i, s in enumerate(scores) if s is not None]
         if not scored:
             return None
-        selection = self.selection
-        triples = [(float(scores[i]), _number(self.entries[i].get("recall")),  # type: ignore[arg-type]
-                    int(_number(self.entries[i].get("held_out")) or 0)) for i in scored]
-        return scored[best_index(triples, selection)]
+        triples = [(float(scores[i]), *entry_noise(self.entries[i])) for i in scored]  # type: ignore[arg-type]
+        return scored[best_index(triples, self.selection)]
 
 
 def _number(value: Any) -> float | None:
@@ -83,10 +81,16 @@ def _number(value: Any) -> float | None:
 def entry_score(entry: Mapping[str, Any]) -> float | None:
     """An entry's final re-scored accuracy (its raw score if it was never re-scored)."""
     for key in ("score", "raw_score"):
-        value = entry.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
+        value = _number(entry.get(key))
+        if value is not None:
+            return value
     return None
+
+
+def entry_noise(entry: Mapping[str, Any]) -> tuple[float | None, int]:
+    """(synthetic recall, synthetic held-out rows) behind an entry's score; (None, 0) where not recorded."""
+    held_out = _number(entry.get("held_out"))
+    return _number(entry.get("recall")), int(held_out) if held_out else 0
 
 
 def edges_of(theta: Any) -> list[Edge]:
@@ -195,6 +199,7 @@ __all__ = [
     "Edge",
     "RunData",
     "edges_of",
+    "entry_noise",
     "entry_score",
     "load_run",
     "read_edges",
