@@ -72,6 +72,13 @@ SELECTIONS = ("significant", "lowest")
 SELECTION_Z = 2.0
 
 
+def check_selection(selection: str) -> str:
+    """``selection`` if it names a rule of :class:`History`; else a ConfigError listing the rules."""
+    if selection not in SELECTIONS:
+        raise ConfigError(f"selection must be one of {list(SELECTIONS)}, got {selection!r}")
+    return selection
+
+
 class History:
     """Every θ tried, with the held-out synthetic rows of its iteration kept for re-scoring.
 
@@ -84,9 +91,7 @@ class History:
     """
 
     def __init__(self, selection: str = "significant") -> None:
-        if selection not in SELECTIONS:
-            raise ConfigError(f"selection must be one of {list(SELECTIONS)}, got {selection!r}")
-        self.selection = selection
+        self.selection = check_selection(selection)
         self.entries: list[HistoryEntry] = []
         self._parts: dict[int, Update] = {}
 

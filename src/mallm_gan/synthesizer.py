@@ -23,7 +23,7 @@ from .generator import derive_seed
 from .llm.base import LLMClient
 from .llm.usage import UsageTracker
 from .loop import AdversarialLoop
-from .optimizer import SELECTIONS, History, HistoryEntry
+from .optimizer import History, HistoryEntry, check_selection
 from .prompts import MAX_INSTRUCTION_CHARS, estimate_tokens, example_rows, generator_messages
 from .rows import RowValidator
 from .schema import TableSchema
@@ -143,8 +143,7 @@ class MallmGan:
         for name in ("generator_temperature", "optimizer_temperature"):
             if not 0 <= getattr(self, name) <= 2:
                 raise ConfigError(f"{name} must be between 0 and 2, got {getattr(self, name)}")
-        if self.selection not in SELECTIONS:
-            raise ConfigError(f"selection must be one of {list(SELECTIONS)}, got {self.selection!r}")
+        check_selection(self.selection)
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
 

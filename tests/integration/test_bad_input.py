@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from mallm_gan import MallmGan
 from mallm_gan.cli import _load_commands, app
 from mallm_gan.errors import ConfigError, MallmGanError, SchemaError
 from mallm_gan.io import read_table
@@ -307,3 +308,21 @@ def test_schema_errors_are_mallm_gan_errors():
     # the API raises the same clear errors as the CLI shows
     with pytest.raises(MallmGanError):
         TableSchema.from_dataframe(pd.DataFrame({"a": [1]}))
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"epochs": 0}, "epochs must be a positive integer"),
+        ({"batch_size": 2.5}, "batch_size must be a positive integer"),
+        ({"n_examples": 10, "batch_size": 5}, "must not exceed batch_size"),
+        ({"copy_policy": "sometimes"}, "copy_policy must be"),
+        ({"generator_temperature": 3.0}, "generator_temperature must be between 0 and 2"),
+        ({"selection": "smallest"}, "selection must be one of"),
+        ({"patience": 0}, "patience must be >= 1"),
+    ],
+)
+def test_bad_parameters_are_refused_before_any_call(params, named):
+    frame = pd.DataFrame({"a": [1, 2, 3, 4, 5, 6], "b": ["x", "y"] * 3})
+    with pytest.raises(ConfigError, match=named):
+        MallmGan(llm="simulated", **params).fit(frame)
