@@ -29,7 +29,7 @@ def data_dir() -> Path:
 
 def asia_rows(n: int = 100, seed: int = 0):
     """``n`` asia rows drawn with ``seed`` from ``full.csv.gz`` (asia has no paper split of N=100)."""
-    from mallm_gan.datasets import draw_split
+    from mallm_gan.benchmark.datasets import draw_split
 
     train, _ = draw_split("asia", n, seed, data_dir(), n_test=1)
     return train

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mallm_gan.benchmark import CELLS_FILE, MODELS, read_records
-from mallm_gan.benchmark_summary import summary_frame
+from mallm_gan.benchmark.grid import CELLS_FILE, MODELS, read_records
+from mallm_gan.benchmark.summary import summary_frame
 
 DATASETS = ("adult", "magic", "asia", "insurance")
 SIZES = (25, 50, 100, 200, 400, 800)

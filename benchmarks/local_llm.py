@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mallm_gan.graphs import ASIA_COLUMNS
+from mallm_gan.theta.graphs import ASIA_COLUMNS
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 ROWS_PER_ANSWER = 5

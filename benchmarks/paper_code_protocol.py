@@ -22,10 +22,10 @@ from sklearn.metrics import f1_score, r2_score
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeRegressor
 
-from mallm_gan.datasets import dataset_info, list_datasets, load_paper_split, paper_sizes
+from mallm_gan.benchmark.datasets import dataset_info, list_datasets, load_paper_split, paper_sizes
 from mallm_gan.evaluation import evaluate_efficacy
 from mallm_gan.evaluation.encoding import TabularEncoder, canonical_strings
-from mallm_gan.schema import TableSchema
+from mallm_gan.table.schema import TableSchema
 
 SEED = 1234  # the seed of the published code
 

@@ -3,7 +3,7 @@
 For each dataset the training rows are cut into the generator's calls as a fit's first epoch does (chunks of
 ``--n-examples`` real rows, each asking for ``--rows-per-call`` new rows). Every call is written twice:
 
-* ours: :func:`mallm_gan.prompts.generator_messages` (θ as the system prompt; examples as
+* ours: :func:`mallm_gan.gan.prompts.generator_messages` (θ as the system prompt; examples as
   ``{"columns": [...], "rows": [[...], ...]}``, every name once) and the answer ``{"rows": [[...], ...]}``;
 * reference style: the same θ text and request, but the examples as Python-repr dicts of each row, every key
   repeated (``{'age': 39, 'workclass': 'State-gov', ...}``, values with the schema's dtypes, so integers
@@ -137,16 +137,16 @@ class Cost:
 
 
 def measure(name: str, n: int, args: argparse.Namespace, tokenizer: Tokenizer | None) -> Cost:
-    from mallm_gan.causal import hill_climb_dag
-    from mallm_gan.coerce import normalise_frame
-    from mallm_gan.datasets import dataset_info, load_paper_split
+    from mallm_gan.benchmark.datasets import dataset_info, load_paper_split
+    from mallm_gan.gan.parsing import parse_rows
+    from mallm_gan.gan.prompts import example_rows, generator_messages, rows_json_schema
+    from mallm_gan.gan.validation import RowValidator
     from mallm_gan.llm.base import BaseClient
-    from mallm_gan.prompts import example_rows, generator_messages, rows_json_schema
-    from mallm_gan.rows import RowValidator
-    from mallm_gan.rows_parse import parse_rows
-    from mallm_gan.schema import TableSchema
+    from mallm_gan.table.coerce import normalise_frame
+    from mallm_gan.table.schema import TableSchema
     from mallm_gan.testing.simulated import SimulatedResponder
-    from mallm_gan.theta import DEFAULT_INSTRUCTION, DataGenerationProcess
+    from mallm_gan.theta.causal import hill_climb_dag
+    from mallm_gan.theta.process import DEFAULT_INSTRUCTION, DataGenerationProcess
 
     info = dataset_info(name, data_dir())
     train, _ = load_paper_split(name, n, data_dir())

@@ -27,8 +27,8 @@ from pathlib import Path
 import pandas as pd
 
 from mallm_gan import MallmGan
-from mallm_gan.graphs import ASIA_TRUE_DAG, graph_edit_distance
-from mallm_gan.optimizer import SELECTIONS, best_index
+from mallm_gan.gan.optimizer import SELECTIONS, best_index
+from mallm_gan.theta.graphs import ASIA_TRUE_DAG, graph_edit_distance
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "asia" / "full.csv.gz"
 

@@ -12,18 +12,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import MallmGanError
-from .schema import TableSchema
+from .table.schema import TableSchema
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .synthesizer import MallmGan
-    from .theta import DataGenerationProcess
+    from .theta.process import DataGenerationProcess
 
 _LAZY = {
     "MallmGan": ("synthesizer", "MallmGan"),
-    "DataGenerationProcess": ("theta", "DataGenerationProcess"),
-    "Conditions": ("conditions", "Conditions"),
+    "DataGenerationProcess": ("theta.process", "DataGenerationProcess"),
+    "Conditions": ("table.conditions", "Conditions"),
     "evaluate": ("evaluation", "evaluate"),
 }
 

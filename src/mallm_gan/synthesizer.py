@@ -16,18 +16,18 @@ import numpy as np
 import pandas as pd
 
 from . import runstate
-from .causal import hill_climb_dag, validate_dag
-from .conditions import Conditions
 from .errors import ConfigError, NotFittedError, SchemaError
-from .generator import derive_seed
+from .gan.generator import derive_seed
+from .gan.loop import AdversarialLoop
+from .gan.optimizer import History, HistoryEntry, check_selection
+from .gan.prompts import MAX_INSTRUCTION_CHARS, estimate_tokens, example_rows, generator_messages
+from .gan.validation import RowValidator
 from .llm.base import LLMClient
 from .llm.usage import UsageTracker
-from .loop import AdversarialLoop
-from .optimizer import History, HistoryEntry, check_selection
-from .prompts import MAX_INSTRUCTION_CHARS, estimate_tokens, example_rows, generator_messages
-from .rows import RowValidator
-from .schema import TableSchema
-from .theta import DEFAULT_INSTRUCTION, DataGenerationProcess
+from .table.conditions import Conditions
+from .table.schema import TableSchema
+from .theta.causal import hill_climb_dag, validate_dag
+from .theta.process import DEFAULT_INSTRUCTION, DataGenerationProcess
 
 log = logging.getLogger(__name__)
 
@@ -397,7 +397,7 @@ class MallmGan:
             conds = Conditions.from_mapping(dict(conditions or {}), self.schema_)
         self._sample_calls = getattr(self, "_sample_calls", 0) + 1
         base_seed = derive_seed(self.seed_, 7_000_000, self._sample_calls)
-        from .sampling import run_sampling
+        from .gan.sampling import run_sampling
 
         yield from run_sampling(self, num_rows, conds, instruction, chunk_rows, base_seed, callbacks)
 

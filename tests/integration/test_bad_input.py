@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from mallm_gan import MallmGan
 from mallm_gan.cli import _load_commands, app
 from mallm_gan.errors import ConfigError, MallmGanError, SchemaError
-from mallm_gan.io import read_table
-from mallm_gan.rows import RowValidator
-from mallm_gan.schema import TableSchema
+from mallm_gan.gan.validation import RowValidator
+from mallm_gan.table.io import read_table
+from mallm_gan.table.schema import TableSchema
 from mallm_gan.testing.simulated import SimulatedResponder
 
 _load_commands()
@@ -287,8 +287,8 @@ def test_prompt_budget_holds_for_every_prompt_not_only_the_first(fake_server, tm
     table.to_csv(path, index=False)
     server = fake_server(SimulatedResponder())
     # the size of a prompt showing the first five rows, plus a little: the later rows' prompts do not fit
-    from mallm_gan.prompts import generator_messages
-    from mallm_gan.theta import DataGenerationProcess
+    from mallm_gan.gan.prompts import generator_messages
+    from mallm_gan.theta.process import DataGenerationProcess
 
     frame = read_table(path)
     schema = TableSchema.from_dataframe(frame, target="label")

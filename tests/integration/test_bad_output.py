@@ -20,10 +20,10 @@ import pytest
 from typer.testing import CliRunner
 
 from mallm_gan import MallmGan
-from mallm_gan.coerce import normalise_frame
 from mallm_gan.errors import GenerationError
-from mallm_gan.rows import RowValidator
+from mallm_gan.gan.validation import RowValidator
 from mallm_gan.runstate import to_records
+from mallm_gan.table.coerce import normalise_frame
 from mallm_gan.testing.responders import Reply
 from mallm_gan.testing.simulated import SimulatedResponder
 

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import mallm_gan
-from mallm_gan.benchmark import (
+from mallm_gan.benchmark.grid import (
     CELLS_FILE,
     BenchmarkConfig,
     Cell,
@@ -22,7 +22,7 @@ from mallm_gan.benchmark import (
 )
 from mallm_gan.cli import _load_commands, app
 from mallm_gan.errors import ConfigError, LLMTransportError
-from mallm_gan.schema import TableSchema
+from mallm_gan.table.schema import TableSchema
 
 TARGET = "kind (a), or (b)"  # commas and parentheses, like magic's target column
 

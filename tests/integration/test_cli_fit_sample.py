@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mallm_gan.cli import _load_commands, app
-from mallm_gan.schema import TableSchema
+from mallm_gan.table.schema import TableSchema
 from mallm_gan.testing.simulated import SimulatedResponder
 
 _load_commands()

@@ -12,7 +12,7 @@ import pytest
 
 from mallm_gan.baselines import make_baseline
 from mallm_gan.errors import ConfigError
-from mallm_gan.schema import TableSchema
+from mallm_gan.table.schema import TableSchema
 
 pytestmark = pytest.mark.gan
 pytest.importorskip("ctgan", reason="needs the [gan] extra: pip install 'mallm-gan[gan]' (pandas < 3)")

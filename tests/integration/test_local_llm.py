@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from mallm_gan.graphs import ASIA_COLUMNS
 from mallm_gan.llm.local import LocalLlamaClient, unload_engines
+from mallm_gan.theta.graphs import ASIA_COLUMNS
 
 pytestmark = [pytest.mark.real_llm, pytest.mark.timeout(120)]
 

@@ -173,7 +173,7 @@ def test_continue_for_more_epochs_and_start_from_a_hand_edited_theta(fake_server
     edited["instruction"] = "Smokers get lung cancer more often."
     theta_file = tmp_path / "theta.json"
     theta_file.write_text(json.dumps(edited))
-    from mallm_gan.theta import DataGenerationProcess
+    from mallm_gan.theta.process import DataGenerationProcess
 
     start = DataGenerationProcess.from_dict(json.loads(theta_file.read_text()))
     model = _model(server.url, epochs=1).fit(train, target="Dyspnea", theta=start)
@@ -183,7 +183,7 @@ def test_continue_for_more_epochs_and_start_from_a_hand_edited_theta(fake_server
 
 
 def test_real_holdout_rows_are_never_trained_on(fake_server, shared_data, monkeypatch):
-    from mallm_gan.discriminator import Discriminator
+    from mallm_gan.gan.discriminator import Discriminator
 
     seen: list[set[int]] = []
     original = Discriminator.split

@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from mallm_gan import MallmGan
 from mallm_gan.cli import _load_commands, app
 from mallm_gan.cli.app import console
-from mallm_gan.coerce import normalise_frame
 from mallm_gan.errors import ConfigError, GenerationError
 from mallm_gan.llm.openai_compat import OpenAICompatClient
+from mallm_gan.table.coerce import normalise_frame
 from mallm_gan.testing.simulated import SimulatedResponder
 
 _load_commands()

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from mallm_gan import MallmGan
-from mallm_gan.graphs import ASIA_TRUE_DAG, graph_edit_distance
-from mallm_gan.optimizer import best_index
+from mallm_gan.gan.optimizer import best_index
 from mallm_gan.testing.simulated import SimulatedResponder
+from mallm_gan.theta.graphs import ASIA_TRUE_DAG, graph_edit_distance
 
 ASIA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "asia" / "full.csv.gz"
 

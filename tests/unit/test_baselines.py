@@ -16,7 +16,7 @@ from mallm_gan.baselines import (
     make_baseline,
 )
 from mallm_gan.errors import ConfigError, NotFittedError, SchemaError
-from mallm_gan.schema import TableSchema
+from mallm_gan.table.schema import TableSchema
 
 FAST = ("smote", "gaussian-copula")
 

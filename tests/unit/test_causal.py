@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mallm_gan.causal import bic_score, discretise, hill_climb_dag, initial_dag, validate_dag
 from mallm_gan.errors import ConfigError, SchemaError
-from mallm_gan.graphs import (
+from mallm_gan.table.schema import TableSchema
+from mallm_gan.theta.causal import bic_score, discretise, hill_climb_dag, initial_dag, validate_dag
+from mallm_gan.theta.graphs import (
     ASIA_COLUMNS,
     ASIA_TRUE_DAG,
     graph_edit_distance,
@@ -24,7 +25,6 @@ from mallm_gan.graphs import (
     structural_hamming_distance,
     topological_order,
 )
-from mallm_gan.schema import TableSchema
 
 
 # -- a known small discrete network -------------------------------------------------------------------

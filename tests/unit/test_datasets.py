@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mallm_gan.datasets import (
+from mallm_gan.benchmark.datasets import (
     dataset_info,
     draw_split,
     list_datasets,

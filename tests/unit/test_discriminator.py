@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mallm_gan.discriminator import Discriminator, real_holdout
 from mallm_gan.errors import ConfigError
-from mallm_gan.optimizer import History, HistoryEntry, best_index
-from mallm_gan.schema import TableSchema
-from mallm_gan.theta import DataGenerationProcess
+from mallm_gan.gan.discriminator import Discriminator, real_holdout
+from mallm_gan.gan.optimizer import History, HistoryEntry, best_index
+from mallm_gan.table.schema import TableSchema
+from mallm_gan.theta.process import DataGenerationProcess
 
 
 def _frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:

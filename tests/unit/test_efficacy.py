@@ -12,7 +12,7 @@ import pytest
 from mallm_gan.errors import ConfigError, SchemaError
 from mallm_gan.evaluation import evaluate, evaluate_efficacy, mle_score
 from mallm_gan.evaluation.encoding import TabularEncoder, canonical
-from mallm_gan.schema import TableSchema
+from mallm_gan.table.schema import TableSchema
 
 
 def separable(n: int, seed: int) -> pd.DataFrame:

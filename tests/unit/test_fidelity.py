@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mallm_gan.evaluation import detection_auc, fidelity
-from mallm_gan.schema import TableSchema
+from mallm_gan.table.schema import TableSchema
 
 
 def mixed(seed: int, n: int, shift: float = 0.0) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import pytest
 
 from mallm_gan.evaluation import distance_to_closest_record
 from mallm_gan.evaluation import privacy as privacy_module
-from mallm_gan.schema import TableSchema
+from mallm_gan.table.schema import TableSchema
 
 
 def table(seed: int, n: int) -> pd.DataFrame:

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from mallm_gan.errors import ConfigError, ParseError
-from mallm_gan.optimizer_reply import parse_optimizer_reply
-from mallm_gan.prompts import (
+from mallm_gan.gan.optimizer_reply import parse_optimizer_reply
+from mallm_gan.gan.prompts import (
     estimate_tokens,
     example_rows,
     examples_payload,
@@ -23,8 +23,8 @@ from mallm_gan.prompts import (
     prompt_size,
     rows_json_schema,
 )
-from mallm_gan.schema import TableSchema, round_to
-from mallm_gan.theta import DataGenerationProcess
+from mallm_gan.table.schema import TableSchema, round_to
+from mallm_gan.theta.process import DataGenerationProcess
 
 # -- a small structural JSON Schema checker (jsonschema is not a dependency) --------------------------
 _TYPES = {

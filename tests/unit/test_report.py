@@ -15,12 +15,12 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("networkx")
 
 from mallm_gan.errors import ConfigError
-from mallm_gan.graphs import ASIA_COLUMNS, ASIA_TRUE_DAG
-from mallm_gan.report import render_report, write_report
-from mallm_gan.report_graphs import dag_panels, layered_positions
-from mallm_gan.report_plots import best_so_far
-from mallm_gan.report_run import load_run, read_edges
-from mallm_gan.report_sections import quality_note
+from mallm_gan.report.graphs import dag_panels, layered_positions
+from mallm_gan.report.page import render_report, write_report
+from mallm_gan.report.plots import best_so_far
+from mallm_gan.report.run import load_run, read_edges
+from mallm_gan.report.sections import quality_note
+from mallm_gan.theta.graphs import ASIA_COLUMNS, ASIA_TRUE_DAG
 
 IMG = '<img src="data:image/png;base64,'
 EVIL = '<script>alert("x")</script> & $income$'

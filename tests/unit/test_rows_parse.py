@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mallm_gan.rows_parse import parse_rows
+from mallm_gan.gan.parsing import parse_rows
 
 COLUMNS = ["age", "sex", "bmi"]
 ROW1 = {"age": 30, "sex": "female", "bmi": 22.5}

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mallm_gan.coerce import normalise_frame, normalise_value
-from mallm_gan.conditions import Conditions
 from mallm_gan.errors import ConfigError, SchemaError
-from mallm_gan.rows import RejectionReport, RowValidator
-from mallm_gan.rows_parse import parse_rows
-from mallm_gan.schema import Column, TableSchema
+from mallm_gan.gan.parsing import parse_rows
+from mallm_gan.gan.validation import RejectionReport, RowValidator
+from mallm_gan.table.coerce import normalise_frame, normalise_value
+from mallm_gan.table.conditions import Conditions
+from mallm_gan.table.schema import Column, TableSchema
 
 AGE = Column("age", "numerical", dtype="int", min=18, max=90)
 BMI = Column("bmi", "numerical", dtype="float", min=15.0, max=50.0, decimals=2)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mallm_gan.errors import SchemaError
-from mallm_gan.schema import Column, TableSchema, infer_column, is_missing, round_to
+from mallm_gan.table.schema import Column, TableSchema, infer_column, is_missing, round_to
 
 
 def load(shared_data, name, n):

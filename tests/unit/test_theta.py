@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from mallm_gan.errors import ConfigError
-from mallm_gan.schema import TableSchema
-from mallm_gan.theta import DEFAULT_INSTRUCTION, ROLE, SECTION_TAGS, DataGenerationProcess
+from mallm_gan.table.schema import TableSchema
+from mallm_gan.theta.process import DEFAULT_INSTRUCTION, ROLE, SECTION_TAGS, DataGenerationProcess
 
 
 @pytest.fixture

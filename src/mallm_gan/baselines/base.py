@@ -1,6 +1,6 @@
 """The interface every baseline generator follows, and the codec that keeps their output inside the schema.
 
-A baseline is fitted on real rows and a :class:`~mallm_gan.schema.TableSchema` and samples any number of
+A baseline is fitted on real rows and a :class:`~mallm_gan.table.schema.TableSchema` and samples any number of
 rows. Internally every baseline sees the same simple table (numbers as floats with missing values filled
 in, categories as canonical strings with "missing" as a category of its own); :class:`TableCodec` turns its
 output back into values the schema allows: numbers clipped to [min, max] and rounded to the column's
@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import ConfigError, NotFittedError, SchemaError
 from ..evaluation.encoding import MISSING, canonical, canonical_strings, numeric_values
-from ..schema import TableSchema, check_table
+from ..table.schema import TableSchema, check_table
 
 logger = logging.getLogger(__name__)
 

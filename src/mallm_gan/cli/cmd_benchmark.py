@@ -66,9 +66,9 @@ def benchmark_command(
 ) -> None:
     """Run the benchmark grid; finished cells are appended to OUT/cells.jsonl and a rerun resumes."""
     setup_logging(verbose)
-    from ..benchmark import BenchmarkConfig, run_benchmark
-    from ..benchmark_summary import SUMMARY_CSV, SUMMARY_MD
-    from ..datasets import list_datasets
+    from ..benchmark.datasets import list_datasets
+    from ..benchmark.grid import BenchmarkConfig, run_benchmark
+    from ..benchmark.summary import SUMMARY_CSV, SUMMARY_MD
 
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")

@@ -18,7 +18,7 @@ TINY_MODELS = ("smollm2", "gemma3", "simulated")
 
 def bundled_example(name: str = "asia") -> tuple[dict[str, Any], Any, Any]:
     """The bundled example's description and its train and test tables."""
-    from ..io import read_table
+    from ..table.io import read_table
 
     folder = resources.files("mallm_gan") / "data"
     meta = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))

@@ -91,7 +91,7 @@ def evaluate_command(
     """Evaluate synthetic rows: MLE (train on synthetic, test on real), DCR privacy and fidelity."""
     setup_logging(verbose)
     from ..evaluation import evaluate
-    from ..schema import TableSchema
+    from ..table.schema import TableSchema
 
     real_train = _read(train, "--train")
     real_test = _read(test, "--test")

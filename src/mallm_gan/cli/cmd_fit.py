@@ -105,9 +105,9 @@ def fit(
 ) -> None:
     """Fit θ on a table with the adversarial loop; writes RUN_DIR/model.json."""
     setup_logging(verbose)
-    from ..io import read_table
     from ..synthesizer import MallmGan
-    from ..theta import DataGenerationProcess
+    from ..table.io import read_table
+    from ..theta.process import DataGenerationProcess
 
     if context is not None and context_file is not None:
         raise ConfigError("give --context or --context-file, not both")
@@ -143,7 +143,7 @@ def fit(
 def write_report(run_dir: Path, *, true_dag: Any = None) -> Path | None:
     """Write RUN_DIR/report.html; a missing report extra is a note, not a failure of the run."""
     from ..errors import ConfigError
-    from ..report import write_report as _write
+    from ..report.page import write_report as _write
 
     try:
         path = _write(run_dir, true_dag=true_dag)
@@ -172,8 +172,8 @@ def sample(
 ) -> None:
     """Generate rows from a fitted model; structured conditions are verified on every row."""
     setup_logging(verbose)
-    from ..conditions import Conditions
     from ..synthesizer import MallmGan
+    from ..table.conditions import Conditions
 
     # a budget given to `fit` was for fitting: sampling has its own (none unless given here)
     overrides: dict[str, Any] = {"local_only": local_only, "max_calls": max_calls, "max_tokens": max_tokens}

@@ -25,7 +25,7 @@ def report(
 ) -> None:
     """Write one HTML file (images embedded, no network needed) showing θ, scores, DAGs, rows and evaluation."""
     setup_logging(verbose)
-    from ..report import write_report
+    from ..report.page import write_report
 
     path = write_report(run_dir, out, true_dag=true_dag)
     console.print(f"report: {path}")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..schema import TableSchema
+from ..table.schema import TableSchema
 from .efficacy import CLASSIFIERS, REGRESSORS, EfficacyResult, evaluate_efficacy, mle_score, resolve_schema
 from .fidelity import FidelityResult, detection_auc, fidelity
 from .privacy import DCRResult, distance_to_closest_record

@@ -25,7 +25,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.svm import SVC
 
 from ..errors import ConfigError, SchemaError
-from ..schema import TASKS, TableSchema
+from ..table.schema import TASKS, TableSchema
 from .encoding import MISSING, TabularEncoder, canonical_strings
 
 CLASSIFIERS: tuple[str, ...] = ("logistic_regression", "random_forest", "svm", "xgboost")

@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ..errors import SchemaError
-from ..schema import TableSchema, is_missing
+from ..table.schema import TableSchema, is_missing
 
 MISSING = "<missing>"
 _NUMERIC_KINDS = ("numerical", "datetime")

@@ -33,7 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ..schema import TableSchema
+from ..table.schema import TableSchema
 from .encoding import MISSING, TabularEncoder, split_kinds, typed_frame
 
 N_BINS = 10

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..schema import TableSchema
+from ..table.schema import TableSchema
 from .encoding import split_kinds, typed_frame
 
 QUANTILES: tuple[float, ...] = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95)

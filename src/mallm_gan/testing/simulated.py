@@ -141,8 +141,8 @@ class SimulatedResponder:
 
     # -- optimizer ----------------------------------------------------------------------------------
     def _optimize(self, request: dict[str, Any], text: str, schema: dict[str, Any]) -> str:
-        from ..causal import validate_dag
-        from ..graphs import random_edit
+        from ..theta.causal import validate_dag
+        from ..theta.graphs import random_edit
 
         rng = _request_rng(request)
         versions = _VERSION.findall(text)

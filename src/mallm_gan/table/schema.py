@@ -16,8 +16,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .errors import SchemaError
-from .runstate import read_json
+from ..errors import SchemaError
+from ..runstate import read_json
 
 Kind = Literal["numerical", "categorical", "boolean", "datetime"]
 KINDS: tuple[str, ...] = ("numerical", "categorical", "boolean", "datetime")
@@ -29,6 +29,11 @@ _TRUE = {"true"}
 _FALSE = {"false"}
 _DATE_RE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 MAX_DECIMALS = 6
+
+
+def fold(text: str) -> str:
+    """Case- and whitespace-insensitive form of a name or category."""
+    return " ".join(text.split()).casefold()
 
 
 @dataclass(frozen=True)

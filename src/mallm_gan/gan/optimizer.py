@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from .causal import validate_dag
+from ..errors import BudgetExceededError, ConfigError, LLMError, ParseError
+from ..llm.base import LLMClient
+from ..table.schema import TableSchema
+from ..theta.causal import validate_dag
+from ..theta.process import DataGenerationProcess
 from .discriminator import Discriminator, Update
-from .errors import BudgetExceededError, ConfigError, LLMError, ParseError
-from .llm.base import LLMClient
 from .optimizer_reply import parse_optimizer_reply
 from .prompts import optimizer_json_schema, optimizer_messages
-from .schema import TableSchema
-from .theta import DataGenerationProcess
 
 log = logging.getLogger(__name__)
 

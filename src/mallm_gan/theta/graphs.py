@@ -1,7 +1,7 @@
 """Directed graphs over column names: order, acyclicity, distances between DAGs and random edits.
 
 Pure functions on edge lists (``(parent, child)`` pairs); the structure search and the validation of a
-proposed DAG against a schema live in :mod:`mallm_gan.causal`.
+proposed DAG against a schema live in :mod:`mallm_gan.theta.causal`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 Edge = tuple[str, str]
 

@@ -2,10 +2,10 @@
 
 Three steps, each counting what it drops so nothing disappears silently:
 
-1. :func:`~mallm_gan.rows_parse.parse_rows` recovers row records from whatever text the model wrote (fenced,
+1. :func:`~mallm_gan.gan.parsing.parse_rows` recovers row records from whatever text the model wrote (fenced,
    prose-wrapped, Python-repr, trailing commas, JSON lines, truncated output) and counts the problems by
    reason.
-2. :class:`RowValidator` coerces every value to its column's kind and precision (:mod:`mallm_gan.coerce`),
+2. :class:`RowValidator` coerces every value to its column's kind and precision (:mod:`mallm_gan.table.coerce`),
    rejects what cannot be repaired, checks structured conditions and applies the copy guard.
 3. :class:`RejectionReport` counts generated, accepted and rejected rows by reason and by column.
 
@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from .coerce import checker, normalise_frame
-from .errors import ConfigError
-from .rows_parse import ParseResult, fold
-from .schema import TableSchema
+from ..errors import ConfigError
+from ..table.coerce import checker, normalise_frame
+from ..table.schema import TableSchema, fold
+from .parsing import ParseResult
 
 if TYPE_CHECKING:
-    from .conditions import Conditions
+    from ..table.conditions import Conditions
 
 CopyPolicy = Literal["k", "never", "allow"]
 COPY_POLICIES: tuple[str, ...] = ("k", "never", "allow")

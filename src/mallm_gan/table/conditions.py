@@ -18,10 +18,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..errors import ConfigError
 from .coerce import normalise_value, parse_number
-from .errors import ConfigError
-from .rows_parse import fold
-from .schema import Column, TableSchema
+from .schema import Column, TableSchema, fold
 
 Op = Literal["eq", "ne", "in", "range"]
 OPS: tuple[str, ...] = ("eq", "ne", "in", "range")

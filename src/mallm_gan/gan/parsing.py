@@ -1,4 +1,4 @@
-"""Tolerant parsing of LLM answers into row records (step 1 of :mod:`mallm_gan.rows`).
+"""Tolerant parsing of LLM answers into row records (step 1 of :mod:`mallm_gan.gan.validation`).
 
 It recovers rows from whatever text a model wrote (fenced, prose-wrapped, Python-repr, trailing commas, JSON
 lines, truncated output) and counts the problems by reason; it never raises on bad text and never evaluates
@@ -15,13 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..table.schema import fold
+
 _CONTAINER_KEYS = ("rows", "data", "records", "samples", "items", "results")
 _MAX_DEPTH = 6
-
-
-def fold(text: str) -> str:
-    """Case- and whitespace-insensitive form of a name or category."""
-    return " ".join(text.split()).casefold()
 
 
 # -- parsing ---------------------------------------------------------------------------------------------

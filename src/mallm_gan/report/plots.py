@@ -13,10 +13,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import ConfigError
-from .optimizer import best_index, score_se
-from .report_html import img, section
-from .report_run import entry_noise, entry_score
+from ..errors import ConfigError
+from ..gan.optimizer import best_index, score_se
+from .html import img, section
+from .run import entry_noise, entry_score
 
 INSTALL_HINT = "pip install 'mallm-gan[report]'"
 

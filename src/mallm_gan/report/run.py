@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .optimizer import SELECTIONS, best_index
-from .runstate import CHECKPOINT, MODEL, read_json
+from ..errors import ConfigError
+from ..gan.optimizer import SELECTIONS, best_index
+from ..runstate import CHECKPOINT, MODEL, read_json
 
 EVALUATION_FILE, SAMPLE_REPORT_FILE, DEMO_FILE = (
     "evaluation.json",

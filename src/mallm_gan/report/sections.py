@@ -8,9 +8,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .report_html import esc, img, num, section, table
-from .report_plots import rows_plot
-from .report_run import Edge, RunData, edges_of, entry_score
+from .html import esc, img, num, section, table
+from .plots import rows_plot
+from .run import Edge, RunData, edges_of, entry_score
 
 # models too small to show more than the mechanics of the method
 _TINY = re.compile(r"smollm|tinyllama|gemma-?3-?(?:270m|1b)|\b(?:135|270|360)m\b", re.I)

@@ -24,12 +24,12 @@ from typing import Any
 
 import pandas as pd
 
-from .baselines import BASELINES, MissingExtraError, make_baseline
-from .benchmark_summary import write_summary
+from ..baselines import BASELINES, MissingExtraError, make_baseline
+from ..errors import ConfigError, MallmGanError
+from ..evaluation import evaluate, to_jsonable
+from ..table.schema import TableSchema
 from .datasets import DEFAULT_DATA_DIR, DEFAULT_TEST_SIZE, dataset_info, load_split
-from .errors import ConfigError, MallmGanError
-from .evaluation import evaluate, to_jsonable
-from .schema import TableSchema
+from .summary import write_summary
 
 logger = logging.getLogger(__name__)
 

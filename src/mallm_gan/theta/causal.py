@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, SchemaError
+from ..errors import ConfigError, SchemaError
+from ..table.schema import TableSchema, is_missing
 from .graphs import Edge, reaches
-from .schema import TableSchema, is_missing
 
 log = logging.getLogger(__name__)
 

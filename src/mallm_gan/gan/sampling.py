@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .coerce import normalise_frame
-from .conditions import Conditions
+from ..table.coerce import normalise_frame
+from ..table.conditions import Conditions
 from .generator import Generator, derive_seed
 from .loop import open_clients
-from .rows import RejectionReport, RowValidator
+from .validation import RejectionReport, RowValidator
 
 if TYPE_CHECKING:
-    from .synthesizer import MallmGan
+    from ..synthesizer import MallmGan
 
 log = logging.getLogger(__name__)
 Callback = Callable[[str, dict[str, Any]], None]

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .errors import ConfigError
-from .schema import TableSchema
+from ..errors import ConfigError
+from ..table.schema import TableSchema
 
 Edge = tuple[str, str]
 
@@ -61,7 +61,7 @@ class DataGenerationProcess:
     Attributes:
         context: What the data is about, in the user's words.
         dag: Causal edges ``(parent, child)``; acyclicity and column names are checked by
-            :func:`mallm_gan.causal.validate_dag`, not here, so that a hand-edited θ can be repaired
+            :func:`mallm_gan.theta.causal.validate_dag`, not here, so that a hand-edited θ can be repaired
             with a report instead of refused.
         instruction: The task instruction the generator follows.
     """

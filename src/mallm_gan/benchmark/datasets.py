@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
-from .runstate import read_json
+from ..errors import ConfigError
+from ..runstate import read_json
 
 DEFAULT_DATA_DIR = Path("../shared/data")
 DEFAULT_TEST_SIZE = 200

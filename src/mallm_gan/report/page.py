@@ -12,13 +12,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from . import report_plots as plots
-from .report_evaluation import evaluation_section
-from .report_graphs import dag_panels, dag_section
-from .report_html import esc
-from .report_run import RunData, edges_of, load_run
-from .report_sections import data_section, header, rows_section, trajectory_section, usage_section
-from .runstate import atomic_write_text
+from ..runstate import atomic_write_text
+from . import plots
+from .evaluation import evaluation_section
+from .graphs import dag_panels, dag_section
+from .html import esc
+from .run import RunData, edges_of, load_run
+from .sections import data_section, header, rows_section, trajectory_section, usage_section
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +85,9 @@ def render_report(run: RunData) -> str:
     distance = None
     if run.true_dag is not None:
         try:
-            from .graphs import graph_edit_distance as distance
+            from ..theta.graphs import graph_edit_distance as distance
         except ImportError:
-            run.notes.append("the graph edit distance is unavailable: mallm_gan.causal could not be imported")
+            run.notes.append("the graph edit distance is unavailable: mallm_gan.theta.causal could not be imported")
     initial = edges_of(run.state.get("initial_theta") or (entries[0].get("theta") if entries else None))
     body = [
         header(run),

@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import SchemaError
-from .rows_parse import fold
-from .schema import Column, TableSchema, round_to
+from ..errors import SchemaError
+from .schema import Column, TableSchema, fold, round_to
 from .schema import is_missing as _is_missing
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "missing", "unknown"})

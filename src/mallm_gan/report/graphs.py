@@ -9,9 +9,9 @@ import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .report_html import esc, img, legend, section
-from .report_plots import BLUE, DPI, FAINT, GREEN, INK, ORANGE, VERMILION, figure, plain
-from .report_run import Edge, edges_of
+from .html import esc, img, legend, section
+from .plots import BLUE, DPI, FAINT, GREEN, INK, ORANGE, VERMILION, figure, plain
+from .run import Edge, edges_of
 
 
 def layered_positions(
@@ -273,7 +273,7 @@ def dag_section(
             "reversed edge counting 1 (structural Hamming distance)."
         )
         if distance is None:
-            note += " The distance could not be computed here (mallm_gan.causal is unavailable)."
+            note += " The distance could not be computed here (mallm_gan.theta.causal is unavailable)."
     else:
         keys = legend(
             [

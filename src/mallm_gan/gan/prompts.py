@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, SchemaError
-from .schema import Column, TableSchema, is_missing, round_to
-from .theta import DataGenerationProcess
+from ..errors import ConfigError, SchemaError
+from ..table.schema import Column, TableSchema, is_missing, round_to
+from ..theta.process import DataGenerationProcess
 
 Message = dict[str, str]
 Edge = tuple[str, str]

@@ -22,8 +22,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
-from .schema import TableSchema
+from ..errors import ConfigError
+from ..table.schema import TableSchema
 
 log = logging.getLogger(__name__)
 

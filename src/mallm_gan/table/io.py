@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import ConfigError, SchemaError
+from ..errors import ConfigError, SchemaError
 
 log = logging.getLogger(__name__)
 

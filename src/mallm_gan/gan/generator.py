@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import BudgetExceededError, GenerationError, LLMError, MallmGanError
-from .llm.base import LLMClient
+from ..errors import BudgetExceededError, GenerationError, LLMError, MallmGanError
+from ..llm.base import LLMClient
+from ..table.schema import TableSchema
+from ..theta.process import DataGenerationProcess
+from .parsing import parse_rows
 from .prompts import generator_messages, rows_json_schema
-from .rows import RejectionReport, RowValidator
-from .rows_parse import parse_rows
-from .schema import TableSchema
-from .theta import DataGenerationProcess
+from .validation import RejectionReport, RowValidator
 
 log = logging.getLogger(__name__)
 

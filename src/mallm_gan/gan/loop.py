@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from . import runstate
+from .. import runstate
+from ..errors import BudgetExceededError, ConfigError
+from ..llm.base import LLMClient
+from ..llm.usage import UsageTracker
+from ..theta.process import DataGenerationProcess
 from .discriminator import Discriminator, real_holdout
-from .errors import BudgetExceededError, ConfigError
 from .generator import Generator, derive_seed
-from .llm.base import LLMClient
-from .llm.usage import UsageTracker
 from .optimizer import History, HistoryEntry, Optimizer
-from .rows import RowValidator
-from .theta import DataGenerationProcess
+from .validation import RowValidator
 
 if TYPE_CHECKING:
-    from .synthesizer import MallmGan
+    from ..synthesizer import MallmGan
 
 log = logging.getLogger(__name__)
 Callback = Callable[[str, dict[str, Any]], None]
@@ -43,7 +43,7 @@ def open_clients(model: MallmGan) -> tuple[LLMClient, LLMClient, UsageTracker, b
     Returns (generator client, optimizer client, usage, owned) where ``owned`` says the clients were
     created here and must be closed by the caller.
     """
-    from .llm.registry import create_llm, resolve_spec
+    from ..llm.registry import create_llm, resolve_spec
 
     usage = UsageTracker(max_calls=model.max_calls, max_tokens=model.max_tokens)
     cache_dir = model.run_dir_ if getattr(model, "run_dir_", None) is not None else None

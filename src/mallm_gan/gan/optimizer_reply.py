@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import ParseError
+from ..errors import ParseError
 
 Edge = tuple[str, str]
 
@@ -189,7 +189,7 @@ def parse_optimizer_reply(text: str | None, columns: Sequence[str]) -> tuple[lis
     ``{"parent": ..., "child": ...}`` objects, and the instruction under "instruction" or
     "task_instruction"; failing that, ``A -> B`` lines and an ``Instruction: ...`` line or ``<task>`` tag in
     plain text. Column names are mapped to ``columns`` ignoring case and spacing; unknown names are kept
-    for :func:`mallm_gan.causal.validate_dag` to report, and acyclicity is not checked here.
+    for :func:`mallm_gan.theta.causal.validate_dag` to report, and acyclicity is not checked here.
 
     Raises:
         ParseError: the reply is empty, or holds neither a causal structure nor an instruction.

@@ -1,0 +1,1 @@
+"""The benchmark grid: dataset x N x model x seed -> resumable cells, and their summary tables."""
