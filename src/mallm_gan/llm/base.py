@@ -41,6 +41,8 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     request_id: str | None = None
+    #: prompt tokens served from the provider's prompt cache, when it says (``prompt_tokens_details``)
+    cached_prompt_tokens: int = 0
     cached: bool = False
     seconds: float = 0.0
 
@@ -273,6 +275,7 @@ class BaseClient:
                 self.usage.record(
                     role, prompt_tokens=completion.prompt_tokens,
                     completion_tokens=completion.completion_tokens, seconds=seconds, retries=attempt,
+                    cached_prompt_tokens=completion.cached_prompt_tokens,
                 )
                 if use_cache and all(c.finish_reason != "error" for c in completion.choices):
                     assert self.cache is not None
@@ -303,12 +306,15 @@ class BaseClient:
         except (AttributeError, TypeError) as exc:
             raise ParseError(f"malformed response from {self.endpoint}: {exc}") from exc
         usage = response.get("usage") or {}
+        details = usage.get("prompt_tokens_details")
+        cached_prompt = int((details.get("cached_tokens") if isinstance(details, dict) else 0) or 0)
         return Completion(
             choices=choices,
             model=str(response.get("model") or self.model),
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             request_id=response.get("id"),
+            cached_prompt_tokens=cached_prompt,
             cached=cached,
             seconds=seconds,
         )

@@ -370,16 +370,23 @@ def _schema_key(request: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
 
 
-def _usage(response: dict[str, Any]) -> tuple[int, int]:
+def _usage(response: dict[str, Any]) -> tuple[int, int, int]:
     usage = response.get("usage") or {}
-    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    details = usage.get("prompt_tokens_details")
+    cached = (details.get("cached_tokens") if isinstance(details, dict) else 0) or 0
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), int(cached)
 
 
 def _add_usage(response: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
-    p1, c1 = _usage(response)
-    p2, c2 = _usage(other)
+    p1, c1, k1 = _usage(response)
+    p2, c2, k2 = _usage(other)
     usage = dict(response.get("usage") or {})
-    usage.update(prompt_tokens=p1 + p2, completion_tokens=c1 + c2, total_tokens=p1 + p2 + c1 + c2)
+    usage.update(
+        prompt_tokens=p1 + p2,
+        completion_tokens=c1 + c2,
+        total_tokens=p1 + p2 + c1 + c2,
+        prompt_tokens_details={"cached_tokens": k1 + k2},
+    )
     return dict(response, usage=usage)
 
 
