@@ -170,6 +170,8 @@ CATALOGUE: dict[str, ModelEntry] = {
 #: Chosen by measurement (see benchmarks/local_llm.py): twice as fast as gemma3-270m on a CPU, and
 #: instruction-tuned, so it follows the row-writing prompt; the base Gemma model does not.
 DEFAULT_MODEL = "smollm2-135m"
+#: The model of ``mallm-gan demo``: the strongest that fits its time (see the README, "Defaults, and why").
+DEMO_MODEL = "qwen2.5-coder-0.5b"
 
 
 def models_dir() -> Path:
@@ -265,6 +267,7 @@ def resolve_model(name_or_path: str | Path) -> Path:
 __all__ = [
     "CATALOGUE",
     "DEFAULT_MODEL",
+    "DEMO_MODEL",
     "ModelEntry",
     "ModelStatus",
     "SamplerSettings",

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..runstate import atomic_write_text
 from . import plots
+from .demo import demo_section
 from .evaluation import evaluation_section
 from .graphs import dag_panels, dag_section
 from .html import esc
@@ -91,6 +92,7 @@ def render_report(run: RunData) -> str:
     initial = edges_of(run.state.get("initial_theta") or (entries[0].get("theta") if entries else None))
     body = [
         header(run),
+        demo_section((run.demo or {}).get("summary")),
         data_section(run),
         usage_section(run.state.get("usage") or {}),
         plots.score_section(entries, best, run.selection),

@@ -33,6 +33,7 @@ class RunData:
         true_dag: Edges known to be the true causal graph, if given or recorded.
         true_dag_source: Where ``true_dag`` came from, in words.
         notes: Problems met while reading the optional parts.
+        demo: ``demo.json`` (written by ``mallm-gan demo``), if present.
     """
 
     run_dir: Path
@@ -43,6 +44,7 @@ class RunData:
     true_dag: list[Edge] | None = None
     true_dag_source: str = ""
     notes: list[str] = field(default_factory=list)
+    demo: dict[str, Any] | None = None
 
     @property
     def columns(self) -> list[dict[str, Any]]:
@@ -165,6 +167,7 @@ def load_run(run_dir: str | Path, *, true_dag: Any = None) -> RunData:
     run.evaluation = _optional(path / EVALUATION_FILE, run.notes)
     run.sample_report = _optional(path / SAMPLE_REPORT_FILE, run.notes)
     demo = _optional(path / DEMO_FILE, run.notes) or {}
+    run.demo = demo if isinstance(demo, dict) else None
     extra = state["schema"].get("extra") or {}
     for value, where in (
         (true_dag, "as given"),
