@@ -27,10 +27,12 @@ class SamplerSettings:
     """llama.cpp sampler parameters sent with every request to a model (``None``: llama.cpp's default).
 
     The roles choose the temperature; these are the levers against echoing the prompt: ``min_p`` cuts the
-    unlikely tail so a higher temperature stays sensible, the repeat / presence / frequency penalties and
-    DRY ("don't repeat yourself", which penalises extending a token sequence already in the context) push
-    the model away from the example rows it has just read. ``temperature_floor`` raises a role's lower
-    temperature for a model that copies at it (llama.cpp samples at the larger of the two).
+    unlikely tail, the repeat / presence / frequency penalties discourage tokens already seen, and DRY
+    ("don't repeat yourself") penalises extending a token sequence that is already in the context, more
+    the longer the sequence. With ``dry_sequence_breakers`` of only a newline (the example rows are one a
+    line, the answer has none), a match can run across a whole example row, so the model is pushed off a
+    row it is copying after ``dry_allowed_length`` tokens, while the quotes and colons of JSON, llama.cpp's
+    default breakers, would cut every match short.
     """
 
     min_p: float | None = None
@@ -44,11 +46,14 @@ class SamplerSettings:
     dry_base: float | None = None
     dry_allowed_length: int | None = None
     dry_penalty_last_n: int | None = None
-    temperature_floor: float | None = None
+    dry_sequence_breakers: tuple[str, ...] | None = None
 
     def request_fields(self) -> dict[str, Any]:
-        """The llama.cpp request fields these settings set (the temperature floor is applied separately)."""
-        return {k: v for k, v in asdict(self).items() if v is not None and k != "temperature_floor"}
+        """The llama.cpp request fields these settings set."""
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        if "dry_sequence_breakers" in out:
+            out["dry_sequence_breakers"] = list(out["dry_sequence_breakers"])
+        return out
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,14 @@ def _split_parts(package: str, version: str, count: int) -> tuple[WheelPart, ...
 
 
 #: Measured with benchmarks/local_llm.py --yield (see benchmarks/README.md).
-QWEN_SAMPLER = SamplerSettings()
+QWEN_SAMPLER = SamplerSettings(
+    min_p=0.05,
+    dry_multiplier=0.8,
+    dry_base=1.75,
+    dry_allowed_length=8,
+    dry_penalty_last_n=4096,
+    dry_sequence_breakers=("\n",),
+)
 
 
 CATALOGUE: dict[str, ModelEntry] = {
