@@ -2,9 +2,10 @@
 
 For each model and dataset (the paper's N=25 splits in ../shared/data), one fit of one iteration over the
 25 rows (5 generator calls of 5 examples, no optimizer call) and ``sample(25)``, with the default settings
-unless options change them. Printed per cell: rows written, accepted, rejected by reason, the share
-accepted, seconds, and the MLE of the 25 sampled rows (the efficacy models' best weighted F1, or R2 for
-insurance) beside the real 25 rows'. One JSON line per cell is appended to ``--out``.
+unless options change them. Printed per cell: rows written, accepted, rejected by reason, the
+share accepted, seconds, and the MLE (the efficacy models' best weighted F1, or R2 for insurance) of every
+accepted row (the fit iteration's and the sampled ones) beside the real 25 rows'. One JSON line per cell
+is appended to ``--out``, and the accepted rows are written beside it.
 
 Usage (from the repository root, models pulled)::
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -60,6 +62,7 @@ def run_cell(model: str, dataset: str, args: argparse.Namespace) -> dict[str, An
         batch_size=len(train),
         n_examples=args.n_examples,
         generator_temperature=args.temperature,
+        max_rounds=args.max_rounds,
         random_state=args.seed,
         timeout=args.timeout,
     )
@@ -76,7 +79,7 @@ def run_cell(model: str, dataset: str, args: argparse.Namespace) -> dict[str, An
     error = None
     mle = None
     try:
-        rows = synth.sample(len(train))
+        rows = synth.sample(args.rows or len(train))
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         rows = None
@@ -85,8 +88,14 @@ def run_cell(model: str, dataset: str, args: argparse.Namespace) -> dict[str, An
         written += report.generated
         accepted += report.accepted
         counts.update(report.reasons)
-    if rows is not None and len(rows):
-        mle = mle_score(rows, test, target=meta["target"], task=meta["task"], random_state=args.seed)
+    # MLE on every accepted row of the cell: the fit iteration's and the sampled ones (a handful of sampled
+    # rows alone would leave the efficacy models with one class)
+    fitted = [pd.DataFrame(e.synthetic, columns=synth.schema_.names) for e in synth.history_.entries]
+    accepted_rows = pd.concat([*fitted, *([rows] if rows is not None else [])], ignore_index=True)
+    if len(accepted_rows):
+        accepted_rows = synth.schema_.cast(accepted_rows)
+        mle = mle_score(accepted_rows, test, target=meta["target"], task=meta["task"], random_state=args.seed)
+        accepted_rows.to_csv(Path(args.out).with_suffix("").parent / f"{args.label}-{model}-{dataset}.csv", index=False)
     usage = synth.usage_.total
     return {
         "label": args.label,
@@ -95,6 +104,7 @@ def run_cell(model: str, dataset: str, args: argparse.Namespace) -> dict[str, An
         "n": args.n,
         "seed": args.seed,
         "n_examples": args.n_examples,
+        "max_rounds": args.max_rounds,
         "temperature": args.temperature,
         "sampler": client.sampler_fields(),
         "written": written,
@@ -103,6 +113,7 @@ def run_cell(model: str, dataset: str, args: argparse.Namespace) -> dict[str, An
         "rejected": dict(counts),
         "seconds": round(time.perf_counter() - started, 1),
         "fit_seconds": round(fit_seconds, 1),
+        "mle_rows": len(accepted_rows),
         "mle_synthetic": None if mle is None else round(mle, 3),
         "mle_real": round(mle_score(train, test, target=meta["target"], task=meta["task"], random_state=args.seed), 3),
         "prompt_tokens": usage.prompt_tokens,
@@ -124,9 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sampler", action="append", default=[], help="KEY=VALUE over the catalogue's")
     parser.add_argument("--plain-sampler", action="store_true", help="llama.cpp's defaults, not the catalogue's")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--rows", type=int, default=0, help="rows to sample (default: N)")
+    parser.add_argument(
+        "--max-rounds", type=int, default=4, help="top-up rounds per request (the default's 4; fewer is faster)"
+    )
     parser.add_argument("--label", default="default")
     parser.add_argument("--out", default="benchmarks/results/local_yield.jsonl")
     args = parser.parse_args(argv)
+    # each generation round's counts, as they come (a cell takes minutes on a busy machine)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("mallm_gan.gan.generator").setLevel(logging.INFO)
     if not (DATA / "datasets.json").exists():
         sys.exit(f"data directory {DATA.resolve()} not found")
     out = Path(args.out)
