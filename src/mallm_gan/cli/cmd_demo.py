@@ -70,8 +70,10 @@ def demo(
     run_dir = out / "run"
     console.print(f"demo: {meta['name']} ({len(train)} training rows, {len(test)} held-out rows, "
                   f"{train.shape[1]} columns); output in {out}/")
+    # an in-process model cannot drop a request it has started: a timeout and a retry would only double its
+    # work on a busy machine, so the demo waits longer than a remote call would
     model = MallmGan(llm=llm or f"local:{DEMO_MODEL}", epochs=epochs, batch_size=batch_size, n_examples=5,
-                     rows_per_call=5, random_state=seed)
+                     rows_per_call=5, random_state=seed, timeout=600.0)
     state: dict[str, Any] = {"model": model}
     model.fit(train, target=meta["target"], task=meta["task"], context=meta["context"], run_dir=run_dir,
               callbacks=[_progress_callback(state)])
