@@ -21,11 +21,12 @@ from typing import Any
 from ..errors import ConfigError
 from .base import BaseClient, RetryPolicy
 from .cache import ResponseCache
+from .models import DEFAULT_MODEL
 from .usage import UsageTracker
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LOCAL_SPEC = "local:smollm2-135m"
+DEFAULT_LOCAL_SPEC = f"local:{DEFAULT_MODEL}"
 CACHE_FILENAME = "llm-cache.sqlite"
 STRUCTURED_MODES = ("json_schema", "json_object", "none")
 CACHE_POLICIES = ("auto", "on", "off")
