@@ -31,8 +31,10 @@ class SamplerSettings:
     ("don't repeat yourself") penalises extending a token sequence that is already in the context, more
     the longer the sequence. With ``dry_sequence_breakers`` of only a newline (the example rows are one a
     line, the answer has none), a match can run across a whole example row, so the model is pushed off a
-    row it is copying after ``dry_allowed_length`` tokens, while the quotes and colons of JSON, llama.cpp's
-    default breakers, would cut every match short.
+    row it is copying after ``dry_allowed_length`` tokens; llama.cpp's default breakers (the quotes and
+    colons of JSON) would cut every match short. 24 tokens for the Qwen models: longer than an asia row of
+    eight 0/1 values, whose common rows are realistic and allowed (8 made them rare and the rows useless),
+    shorter than an adult row.
     """
 
     min_p: float | None = None
@@ -119,7 +121,7 @@ QWEN_SAMPLER = SamplerSettings(
     min_p=0.05,
     dry_multiplier=0.8,
     dry_base=1.75,
-    dry_allowed_length=8,
+    dry_allowed_length=24,
     dry_penalty_last_n=4096,
     dry_sequence_breakers=("\n",),
 )
