@@ -47,15 +47,15 @@ def run_cell(model: str, dataset: str, args: argparse.Namespace) -> dict[str, An
     from mallm_gan import MallmGan
     from mallm_gan.evaluation.efficacy import mle_score
     from mallm_gan.llm.local import LocalLlamaClient
-    from mallm_gan.llm.models import CATALOGUE
+    from mallm_gan.llm.models import CATALOGUE, resolve_model
 
     meta = json.loads((DATA / "datasets.json").read_text())[dataset]
     split = DATA / dataset / "splits" / f"n{args.n}"
     train, test = pd.read_csv(split / "train.csv"), pd.read_csv(split / "test.csv")
     sampler = _sampler(args.sampler)
-    if args.plain_sampler and model in CATALOGUE:
-        sampler = {k: None for k in CATALOGUE[model].sampler.request_fields()} | sampler
-    client = LocalLlamaClient(model=model, sampler=sampler, timeout=args.timeout)
+    # the catalogue's settings belong to the name; the same file by its path gets llama.cpp's defaults
+    ref = str(resolve_model(model)) if args.plain_sampler and model in CATALOGUE else model
+    client = LocalLlamaClient(model=ref, sampler=sampler, timeout=args.timeout)
     synth = MallmGan(
         llm=client,
         epochs=1,
