@@ -24,6 +24,7 @@ from mallm_gan.llm.local import (
     grammar_request,
     grammar_was_applied,
 )
+from mallm_gan.llm.models import DEFAULT_MODEL
 
 PREFIX = "%llguidance {}\nstart: %json "
 ROW_SCHEMA = {
@@ -256,7 +257,7 @@ def test_factory_takes_known_options_and_ignores_others(gguf: Path) -> None:
     )
     assert (client.n_parallel, client.n_ctx, client.seed, client.timeout) == (2, 1024, 7, 30.0)
     assert client.max_concurrency == 2 and client.structured == "json_schema"
-    assert create_local_client(types.SimpleNamespace(backend="local", model="", url=None)).model == "smollm2-135m"
+    assert create_local_client(types.SimpleNamespace(backend="local", model="", url=None)).model == DEFAULT_MODEL
 
 
 # -- engine parameters, with a stand-in xllamacpp module ---------------------------------------------------
