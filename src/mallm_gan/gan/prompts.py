@@ -109,9 +109,8 @@ def generator_messages(
 ) -> list[Message]:
     """The generator's chat: θ as the system prompt; the request, then the example rows, as the user turn.
 
-    Everything that is the same for every call of a round (θ, the schema, the request) comes first and the
-    example rows last, so a server that caches prompt prefixes (llama.cpp's slots, OpenAI-style providers)
-    evaluates only the examples of each call.
+    What every call of a round shares (θ, the schema, the request) comes first, the example rows last, so a
+    server that caches prompt prefixes (llama.cpp's slots, OpenAI's) evaluates only each call's examples.
 
     Args:
         theta: The data generation process.
