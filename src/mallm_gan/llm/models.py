@@ -181,10 +181,10 @@ CATALOGUE: dict[str, ModelEntry] = {
     )
 }
 
-#: Chosen by measurement (benchmarks/local_yield.py, benchmarks/README.md): SmolLM2-135M is three times
-#: faster but echoes its examples (35 to 65% of its rows were copies or useless for efficacy), while the
-#: Qwen2.5-Coder 0.5B writes new rows that pass the copy guard and keep the real rows' efficacy; the 1.5B
-#: is better still but too slow for a CPU default.
+#: Chosen by measurement (benchmarks/local_yield.py, benchmarks/README.md): SmolLM2-135M is faster but
+#: echoes its examples (on insurance N=25 a third of its rows copied a unique training record and its rows'
+#: R2 was below zero), while the Qwen2.5-Coder 0.5B writes new rows that keep the real rows' efficacy on
+#: insurance and asia; the 1.5B decodes at half its speed, too slow for a CPU default.
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 #: The model of ``mallm-gan demo``: the strongest that fits its time (see the README, "Defaults, and why").
 DEMO_MODEL = "qwen2.5-coder-0.5b"
