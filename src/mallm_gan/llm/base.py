@@ -283,8 +283,7 @@ class BaseClient:
                 # a failed call was still sent: it counts as a call (and against the budget)
                 self.usage.record(role, seconds=seconds, retries=attempt, failed=True)
                 if err.transient:
-                    err.message = f"{err.message} (gave up after {attempt + 1} attempts)"
-                    err.args = (err.message,)
+                    err.attempts = attempt + 1
                 raise err
             delay = self.retry.delay(attempt, getattr(err, "retry_after", None))
             log.warning("LLM call failed (%s); retry %d in %.1f s", err.message, attempt + 1, delay)
