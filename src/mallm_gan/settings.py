@@ -83,7 +83,7 @@ class Settings:
         for name in ("patience", "max_calls", "max_tokens", "max_prompt_tokens"):
             value = getattr(self, name)
             if value is not None and not _is_int(value, low=1):
-                out.append(f"{name} must be a positive integer or None, got {value!r}")
+                out.append(f"{name} must be >= 1 (a whole number) or None, got {value!r}")
         if self.random_state is not None and not _is_int(self.random_state, low=0):
             out.append(f"random_state must be a whole number >= 0 or None, got {self.random_state!r}")
         for name in ("generator_temperature", "optimizer_temperature"):

@@ -324,7 +324,8 @@ def optimizer_messages(
             "its score: "
             "the accuracy of a discriminator that tells real rows from synthetic rows written with that "
             "version. Lower is better; 0.500 means the discriminator cannot tell synthetic rows from real "
-            "ones. The versions are listed from the worst to the best: the last one is the best so far.",
+            "ones. The versions are sorted from the worst score to the best: the last one is the best so "
+            "far.",
             "\n\n".join(blocks),
             "Write a new causal structure and task instruction that you expect to get a lower score than "
             "every version above. You may add, remove or reverse edges, and rewrite the instruction so that "
