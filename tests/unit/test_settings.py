@@ -42,7 +42,7 @@ def test_fit_checks_the_parameters_before_touching_the_llm() -> None:
     import pandas as pd
 
     model = MallmGan(llm=Untouchable(), max_concurrency=0, batch_size=0)
-    with pytest.raises(ConfigError, match="max_concurrency.*batch_size|batch_size.*max_concurrency"):
+    with pytest.raises(ConfigError, match=r"batch_size.*max_concurrency"):
         model.fit(pd.DataFrame({"a": [1, 2, 3, 4]}))
 
 
