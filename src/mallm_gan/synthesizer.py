@@ -8,8 +8,6 @@ sampler, and assigns the fitted attributes from what they return. It also owns t
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import logging
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,22 +18,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import resume, runstate
-from .errors import ConfigError, NotFittedError, SchemaError
+from . import inputs, resume, runstate
+from .errors import ConfigError, NotFittedError
 from .gan.clients import open_clients
 from .gan.loop import LoopData, run_loop
 from .gan.progress import Progress, Stop
-from .gan.prompts import MAX_INSTRUCTION_CHARS, estimate_tokens, example_rows, generator_messages
 from .gan.sampling import Sampler
 from .gan.seeds import Stream, stream_seed
-from .gan.validation import RowValidator
 from .llm.base import LLMClient
 from .runlock import run_lock
 from .settings import Settings
 from .table.conditions import Conditions
 from .table.schema import TableSchema
-from .theta.causal import hill_climb_dag, validate_dag
-from .theta.process import DEFAULT_INSTRUCTION, DataGenerationProcess
+from .theta.process import DataGenerationProcess
 
 log = logging.getLogger(__name__)
 
@@ -163,50 +158,38 @@ class MallmGan:
             RunLockedError: another process is fitting into ``run_dir``.
         """
         settings = self._settings()
-        schema = _fit_schema(data, schema, target, task, metadata)
-        train = _normalised_train(data, schema)
+        schema = inputs.fit_schema(data, schema, target, task, metadata)
+        train = inputs.normalised_train(data, schema)
         run = Path(run_dir) if run_dir is not None else None
+        start = {"context": context, "dag": dag, "instruction": instruction, "theta": theta}
         with run_lock(run) if run is not None else nullcontext():
-            if run is not None and fresh:
-                resume.discard(run)
-            saved = resume.read_checkpoint(run) if run is not None else None
-            # an unseeded run resumes with the seed it drew
-            seed = self.random_state if self.random_state is not None else resume.saved_seed(saved)
-            seed = seed if seed is not None else secrets.randbits(31)
-            start = self._start_theta(train, schema, seed, context, dag, instruction, theta)
-            _check_prompt_size(settings, train, schema, start)
-            progress = None
-            if saved is not None:
-                assert run is not None
-                mine = resume.identity(settings, train, seed)
-                progress = resume.resumable(saved, run, settings, mine, start, theta_given=theta is not None)
-            data_ = LoopData(schema, train, start, seed, run)
-
-            def checkpoint(state: Progress) -> None:
-                if run is not None:
-                    document = resume.run_document(settings, seed, schema, train, start, state, complete=False)
-                    runstate.atomic_write_json(run / runstate.CHECKPOINT, document)
-
-            clients = open_clients(settings, run)
-            progress = asyncio.run(run_loop(settings, data_, clients, resume=progress, on_checkpoint=checkpoint,
-                                            callbacks=callbacks))
-            self.schema_, self.train_, self.initial_theta_, self.run_dir_, self.seed_ = schema, train, start, run, seed
-            self._adopt(progress)
-            if run is not None:
-                self._write_model(run)  # the caller says the file holds real rows
+            self._fit(settings, schema, train, run, start, fresh=fresh, callbacks=callbacks)
         return self
 
-    def _start_theta(
-        self, train: pd.DataFrame, schema: TableSchema, seed: int, context: str, dag: Any,
-        instruction: str | None, theta: DataGenerationProcess | None,
-    ) -> DataGenerationProcess:
-        if theta is not None:
-            check = validate_dag(theta.dag, schema.names)
-            return DataGenerationProcess(theta.context, tuple(check.edges), theta.instruction)
-        return DataGenerationProcess(
-            context=context.strip(), dag=_initial_dag(dag, train, schema, seed),
-            instruction=(instruction or DEFAULT_INSTRUCTION).strip(),
-        )
+    def _fit(
+        self, settings: Settings, schema: TableSchema, train: pd.DataFrame, run: Path | None,
+        start_from: dict[str, Any], *, fresh: bool, callbacks: Sequence[Callback],
+    ) -> None:
+        if run is not None and fresh:
+            resume.discard(run)
+        saved = resume.read_checkpoint(run) if run is not None else None
+        # an unseeded run resumes with the seed it drew
+        seed = self.random_state if self.random_state is not None else resume.saved_seed(saved)
+        seed = seed if seed is not None else secrets.randbits(31)
+        start = inputs.start_theta(train, schema, seed, **start_from)
+        inputs.check_prompt_size(settings, train, schema, start)
+        progress = None
+        if saved is not None and run is not None:
+            mine = resume.identity(settings, train, seed)
+            progress = resume.resumable(saved, run, settings, mine, start, theta_given=start_from["theta"] is not None)
+        data = LoopData(schema, train, start, seed, run)
+        clients = open_clients(settings, run)
+        progress = asyncio.run(run_loop(settings, data, clients, resume=progress,
+                                        on_checkpoint=_checkpointer(settings, data), callbacks=callbacks))
+        self.schema_, self.train_, self.initial_theta_, self.run_dir_, self.seed_ = schema, train, start, run, seed
+        self._adopt(progress)
+        if run is not None:
+            self._write_model(run)  # the caller says the file holds real rows
 
     def _adopt(self, progress: Progress) -> None:
         """Take the fitted state from what the loop (or a saved run) reached."""
@@ -257,7 +240,7 @@ class MallmGan:
         params = {k: v for k, v in state.get("params", {}).items() if k in Settings.names()}
         model = cls(**params).set_params(**overrides)
         model.schema_ = TableSchema.from_dict(state["schema"])
-        model.train_ = _normalised_train(pd.DataFrame(state["train"], columns=model.schema_.names), model.schema_)
+        model.train_ = inputs.normalised_train(pd.DataFrame(state["train"], columns=model.schema_.names), model.schema_)
         model.initial_theta_ = DataGenerationProcess.from_dict(state["initial_theta"])
         model.seed_ = state.get("identity", {}).get("seed", model.random_state or 0)
         model.run_dir_ = path.parent
@@ -324,69 +307,12 @@ class MallmGan:
         yield from sampler.chunks(num_rows, chunk_rows, callbacks)
 
 
-def _normalised_train(data: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
-    """The training rows as the validator sees them (coerced, at the schema's precision), schema dtypes."""
-    validator = RowValidator(schema, schema.cast(data[schema.names]), copy_policy="allow")
-    result = validator.validate(runstate.to_records(data[schema.names]))
-    if result.report.rejected:
-        raise SchemaError(
-            f"{result.report.rejected} training rows do not fit the schema ({result.report.summary()}); "
-            "fix the metadata or the data"
-        )
-    return schema.cast(pd.DataFrame(result.rows, columns=schema.names))
+def _checkpointer(settings: Settings, data: LoopData) -> Callable[[Progress], None]:
+    """What the loop calls after every finished iteration: write the run's checkpoint (if it has a run dir)."""
+    def checkpoint(progress: Progress) -> None:
+        if data.run_dir is not None:
+            document = resume.run_document(settings, data.seed, data.schema, data.train, data.initial_theta,
+                                           progress, complete=False)
+            runstate.atomic_write_json(data.run_dir / runstate.CHECKPOINT, document)
 
-
-def _fit_schema(
-    data: pd.DataFrame, schema: TableSchema | None, target: str | None, task: str | None,
-    metadata: dict[str, Any] | str | Path | None,
-) -> TableSchema:
-    if schema is None:
-        return TableSchema.from_dataframe(data, target=target, task=task, metadata=metadata)
-    if metadata is not None:
-        schema = schema.with_metadata(metadata)
-    if target is not None or task is not None:
-        schema = schema.with_target(target or schema.target, task)
-    missing = [n for n in schema.names if n not in data.columns]
-    if missing:
-        raise SchemaError(f"schema column(s) {missing} are not in the data", column=missing[0])
-    return schema
-
-
-def _initial_dag(dag: Any, train: pd.DataFrame, schema: TableSchema, seed: int) -> tuple[tuple[str, str], ...]:
-    """The starting DAG ``dag`` names; hill climbing breaks its ties with the run's seed, so a run without
-    ``random_state`` is reproduced from its saved seed."""
-    if dag is None or dag == "none":
-        return ()
-    if dag == "hill-climb":
-        return tuple(hill_climb_dag(train, schema, random_state=seed))
-    if isinstance(dag, str):
-        raise ConfigError(f"dag must be 'hill-climb', 'none' or a list of (parent, child) edges, got {dag!r}")
-    edges = [tuple(e) for e in dag]
-    if any(len(e) != 2 for e in edges):
-        raise ConfigError("every dag edge must be a (parent, child) pair")
-    check = validate_dag(edges, schema.names)
-    if check.dropped:
-        problems = "; ".join(f"{a} -> {b}: {why}" for (a, b), why in check.dropped)
-        raise ConfigError(f"the given dag has invalid edges: {problems}")
-    return tuple(check.edges)
-
-
-def _check_prompt_size(
-    settings: Settings, train: pd.DataFrame, schema: TableSchema, theta: DataGenerationProcess
-) -> None:
-    if settings.max_prompt_tokens is None:
-        return
-    # the prompt is longest with the longest rows as examples and the longest instruction the optimizer
-    # may write; judging it on the first rows lets later prompts pass the budget
-    widths = [len(json.dumps(row, default=str)) for row in example_rows(train, schema)]
-    longest = sorted(np.argsort(widths, kind="stable")[::-1][: settings.n_examples])
-    widest = dataclasses.replace(theta, instruction=theta.instruction.ljust(MAX_INSTRUCTION_CHARS))
-    messages = generator_messages(widest, schema, train.iloc[longest], n_rows=settings.rows_per_call)
-    tokens = sum(estimate_tokens(m["content"]) for m in messages)
-    if tokens > settings.max_prompt_tokens:
-        raise ConfigError(
-            f"one generator prompt is about {tokens} tokens ({len(schema)} columns, "
-            f"{settings.n_examples} examples), above max_prompt_tokens={settings.max_prompt_tokens}; lower "
-            "n_examples or rows_per_call, drop columns, or raise --max-prompt-tokens if the model's "
-            "context allows it"
-        )
+    return checkpoint

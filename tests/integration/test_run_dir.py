@@ -78,16 +78,16 @@ def test_resuming_with_another_selection_max_rounds_or_llm_is_refused(table, tmp
 
 
 def test_an_unseeded_run_is_reproduced_from_its_saved_seed(table, tmp_path, monkeypatch):
-    import mallm_gan.synthesizer as synthesizer
+    import mallm_gan.inputs as inputs
 
     seeds: list[Any] = []
-    original = synthesizer.hill_climb_dag
+    original = inputs.hill_climb_dag
 
     def spy(frame, schema, *, random_state=None, **kwargs):
         seeds.append(random_state)
         return original(frame, schema, random_state=random_state, **kwargs)
 
-    monkeypatch.setattr(synthesizer, "hill_climb_dag", spy)
+    monkeypatch.setattr(inputs, "hill_climb_dag", spy)
     model = _model(random_state=None).fit(table, run_dir=tmp_path / "a")
     assert seeds == [model.seed_]
     again = _model(random_state=model.seed_).fit(table, run_dir=tmp_path / "b")
@@ -149,3 +149,26 @@ def test_sampling_needs_no_lock(table, tmp_path):
     _model().fit(table, run_dir=run)
     _lock(run, os.getpid())  # as if a fit were running
     assert len(MallmGan.load(run).sample(5)) == 5
+
+
+def test_a_checkpoint_written_before_the_new_fields_still_resumes(table, tmp_path):
+    run = tmp_path / "run"
+    stopped = _model(epochs=2, patience=None, max_calls=6).fit(table, run_dir=run)
+    assert stopped.stop_reason_ is not None and stopped.stop_reason_.value == "budget"
+    path = run / "checkpoint.json"
+    state = json.loads(path.read_text())
+    for name in ("selection", "max_rounds", "llm", "optimizer_llm"):
+        del state["identity"][name]
+    state.pop("stop_reason")
+    pending = state.pop("proposal_pending")
+    if pending:
+        state["current_origin"] = "pending proposal"  # how such a checkpoint said it
+    path.write_text(json.dumps(state))
+    resumed = _model(epochs=2).fit(table, run_dir=run)
+    full = _model(epochs=2).fit(table, run_dir=tmp_path / "full")
+    assert [e.theta for e in resumed.history_.entries] == [e.theta for e in full.history_.entries]
+    assert resumed.theta_ == full.theta_ and resumed.stopped_ is None
+    # and the parameters it saved still tell a changed one apart
+    path.write_text(json.dumps(state))
+    with pytest.raises(ConfigError, match="selection"):
+        _model(epochs=2, selection="lowest").fit(table, run_dir=run)
