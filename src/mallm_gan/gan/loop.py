@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +126,7 @@ class _Loop:
         else:
             for entry in resume.history.entries:
                 history.add(entry, self._replayed_part(entry))
-            resume.history = history
-            progress = resume
+            progress = replace(resume, history=history)  # the caller's object stays as it was
             log.info("replayed %d finished iterations", len(history))
         if progress.patience is None:
             progress.patience = Patience(0, history.best().iteration if history.entries else -1)
