@@ -172,3 +172,19 @@ def test_a_checkpoint_written_before_the_new_fields_still_resumes(table, tmp_pat
     path.write_text(json.dumps(state))
     with pytest.raises(ConfigError, match="selection"):
         _model(epochs=2, selection="lowest").fit(table, run_dir=run)
+
+
+def test_the_cli_names_the_option_that_changed_and_starts_over_with_fresh(table, tmp_path):
+    csv, run = tmp_path / "t.csv", tmp_path / "run"
+    table.to_csv(csv, index=False)
+    base = ["fit", str(csv), "--out", str(run), "--llm", "simulated", "--epochs", "1", "--batch-size", "20",
+            "--seed", "0", "--no-report"]
+    assert CliRunner().invoke(app, base).exit_code == 0
+    dag = tmp_path / "dag.json"
+    dag.write_text(json.dumps([["smoke", "cough"]]))
+    refused = CliRunner().invoke(app, [*base, "--dag", str(dag)])
+    assert refused.exit_code == exit_code(ConfigError) and "--dag" in refused.output, refused.output
+    assert json.loads((run / "model.json").read_text())["initial_theta"]["dag"] != [["smoke", "cough"]]
+    fresh = CliRunner().invoke(app, [*base, "--dag", str(dag), "--fresh"])
+    assert fresh.exit_code == 0, fresh.output
+    assert json.loads((run / "model.json").read_text())["initial_theta"]["dag"] == [["smoke", "cough"]]
