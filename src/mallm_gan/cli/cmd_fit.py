@@ -34,7 +34,7 @@ def _read_dag(value: str | None) -> Any:
     return edges
 
 
-def _progress_callback(state: dict[str, Any]) -> Any:
+def _progress_callback() -> Any:
     def callback(event: str, info: dict[str, Any]) -> None:
         if event == "start":
             console.print(f"real rows will be sent to: [bold]{info['endpoint']}[/]")
@@ -53,17 +53,12 @@ def _progress_callback(state: dict[str, Any]) -> Any:
                 f"rows accepted "
                 f"{report.get('accepted', 0)}, rejected {report.get('rejected', 0)}; "
                 f"{entry.calls} calls, {sum(entry.tokens.values())} tokens, {entry.seconds:.1f} s"
-                + (f"; next θ: {entry_origin(state, entry)}" if entry.iteration + 1 < info["total"] else "")
+                + (f"; next θ: {info['next_origin']}" if entry.iteration + 1 < info["total"] else "")
             )
         elif event == "end" and info.get("stopped"):
             console.print(f"[yellow]{info['stopped']}[/]")
 
     return callback
-
-
-def entry_origin(state: dict[str, Any], entry: Any) -> str:
-    model = state.get("model")
-    return getattr(model, "current_origin_", "") if model is not None else ""
 
 
 @app.command()
@@ -101,6 +96,8 @@ def fit(
     timeout: Annotated[float, typer.Option(help="Seconds per LLM request.")] = 120.0,
     local_only: Annotated[bool, typer.Option(help="Refuse endpoints off this machine.")] = False,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
+    fresh: Annotated[bool, typer.Option(
+        help="Start over in --out, discarding its checkpoint, instead of resuming it.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Fit θ on a table with the adversarial loop; writes RUN_DIR/model.json."""
@@ -128,10 +125,9 @@ def fit(
         dcr_threshold=dcr_threshold, random_state=seed, max_calls=max_calls, max_tokens=max_tokens,
         max_prompt_tokens=max_prompt_tokens, local_only=local_only, timeout=timeout,
     )
-    state: dict[str, Any] = {"model": model}
     model.fit(
         frame, target=target, task=task, context=context or "", metadata=metadata, dag=_read_dag(dag),
-        theta=start_theta, run_dir=out, callbacks=[_progress_callback(state)],
+        theta=start_theta, run_dir=out, fresh=fresh, callbacks=[_progress_callback()],
     )
     best = model.history_.best()
     console.print(f"best θ: iteration {best.iteration + 1}, re-scored accuracy {best.score:.3f}")

@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..settings import DISCRIMINATORS
 from ..table.schema import TableSchema
 
 log = logging.getLogger(__name__)
 
-DiscriminatorKind = Literal["logistic", "xgboost"]
-KINDS = ("logistic", "xgboost")
+KINDS = DISCRIMINATORS  # the kinds the settings accept
 
 
 class TableEncoder:
