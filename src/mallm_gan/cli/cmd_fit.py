@@ -20,18 +20,12 @@ LLM_HELP = (
 def _read_dag(value: str | None) -> Any:
     if value is None or value in ("hill-climb", "none"):
         return value or "hill-climb"
-    path = Path(value)
-    if not path.is_file():
+    if not Path(value).is_file():
         raise ConfigError(f"--dag must be 'hill-climb', 'none' or a JSON file of [parent, child] edges; "
                           f"{value} is neither")
-    from ..runstate import read_json
+    from ..theta.edges import read_edges
 
-    edges = read_json(path, what="--dag file")
-    if isinstance(edges, dict):
-        edges = edges.get("dag", edges.get("edges"))
-    if not isinstance(edges, list):
-        raise ConfigError(f"--dag file {path} must hold a list of [parent, child] pairs")
-    return edges
+    return read_edges(Path(value), what="--dag file")
 
 
 def _progress_callback(state: dict[str, Any]) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..gan.optimizer import SELECTIONS, best_index
 from ..runstate import CHECKPOINT, MODEL, read_json
+from ..theta.edges import read_edges
 
 EVALUATION_FILE, SAMPLE_REPORT_FILE, DEMO_FILE = (
     "evaluation.json",
@@ -101,27 +102,6 @@ def edges_of(theta: Any) -> list[Edge]:
     return [(str(e[0]), str(e[1])) for e in dag if isinstance(e, (list, tuple)) and len(e) == 2]
 
 
-def read_edges(source: Any) -> list[Edge]:
-    """Edges from a list of ``[parent, child]`` pairs or ``"A -> B"`` strings, or from a JSON file holding
-    one (or an object with a ``true_dag``, ``dag`` or ``edges`` list)."""
-    if isinstance(source, (str, Path)):
-        source = read_json(source, what="true DAG file")
-        if isinstance(source, dict):
-            source = next((source[k] for k in ("true_dag", "dag", "edges") if k in source), None)
-    if not isinstance(source, (list, tuple)):
-        raise ConfigError('a true DAG must be a list of [parent, child] pairs or "A -> B" strings')
-    edges: list[Edge] = []
-    for item in source:
-        if isinstance(item, str) and "->" in item:
-            parent, _, child = item.partition("->")
-            edges.append((parent.strip(), child.strip()))
-        elif isinstance(item, (list, tuple)) and len(item) == 2:
-            edges.append((str(item[0]), str(item[1])))
-        else:
-            raise ConfigError(f'true DAG edge {item!r} is neither a [parent, child] pair nor "A -> B"')
-    return edges
-
-
 def _optional(path: Path, notes: list[str]) -> dict[str, Any] | None:
     if not path.exists():
         return None
@@ -174,7 +154,7 @@ def load_run(run_dir: str | Path, *, true_dag: Any = None) -> RunData:
         if value is None:
             continue
         try:
-            edges = read_edges(value)
+            edges = read_edges(value, what="true DAG file")
         except ConfigError as exc:
             if true_dag is not None:
                 raise

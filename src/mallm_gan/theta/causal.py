@@ -294,48 +294,10 @@ def validate_dag(edges: Iterable[Any], columns: Sequence[str]) -> DagCheck:
     return DagCheck(edges=tuple(kept), dropped=dropped)
 
 
-# -- initial structure ------------------------------------------------------------------------------
-def initial_dag(
-    spec: str | Iterable[Any] | None,
-    frame: pd.DataFrame,
-    schema: TableSchema,
-    *,
-    random_state: int | None = None,
-    **search: Any,
-) -> DagCheck:
-    """The causal structure a run starts from.
-
-    Args:
-        spec: ``"hill_climb"`` (alias ``"bic"``) to search ``frame``; ``"none"`` or ``None`` for no edges;
-            or the user's own edges (pairs or ``"A -> B"`` strings), validated against the schema.
-        frame, schema: The real rows and their schema.
-        random_state: Passed to :func:`hill_climb_dag`.
-        **search: Further :func:`hill_climb_dag` options (``max_parents``, ``bins``, ``max_iter``).
-
-    Returns:
-        The validated edges with anything dropped from a user-given list and why.
-    """
-    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("none", "empty", "")):
-        return DagCheck(edges=())
-    if isinstance(spec, str):
-        if spec.strip().lower() in ("hill_climb", "hill-climb", "hc", "bic"):
-            return DagCheck(edges=hill_climb_dag(frame, schema, random_state=random_state, **search))
-        raise ConfigError(f"unknown DAG option {spec!r}; use 'hill_climb', 'none' or a list of edges")
-    pairs: list[Any] = []
-    for item in spec:
-        if isinstance(item, str) and "->" in item:
-            left, _, right = item.partition("->")
-            pairs.append((left.strip(), right.strip()))
-        else:
-            pairs.append(item)
-    return validate_dag(pairs, schema.names)
-
-
 __all__ = [
     "DagCheck",
     "bic_score",
     "discretise",
     "hill_climb_dag",
-    "initial_dag",
     "validate_dag",
 ]
