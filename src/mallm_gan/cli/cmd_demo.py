@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import runstate
 from .app import app, console, handle_errors, setup_logging
 from .cmd_fit import LLM_HELP, _progress_callback, write_report
 
@@ -71,10 +72,10 @@ def demo(
     synthetic = model.sample(rows)
     synthetic_path = out / "synthetic.csv"
     synthetic.to_csv(synthetic_path, index=False)
-    atomic_write_json(run_dir / "sample_report.json", model.sample_report_.to_dict())
+    atomic_write_json(run_dir / runstate.SAMPLE_REPORT, model.sample_report_.to_dict())
     console.print(f"sampled {len(synthetic)} rows -> {synthetic_path} ({model.sample_report_.summary()})")
     _evaluate(synthetic, train, test, meta, run_dir)
-    atomic_write_json(run_dir / "demo.json", {"dataset": meta["name"], "true_dag": meta["true_dag"],
+    atomic_write_json(run_dir / runstate.DEMO, {"dataset": meta["name"], "true_dag": meta["true_dag"],
                                               "llm": model.llm_name_, "note": note})
     write_report(run_dir, true_dag=[tuple(e) for e in meta["true_dag"]])
     best = model.history_.best()
@@ -92,7 +93,7 @@ def _evaluate(synthetic: Any, train: Any, test: Any, meta: dict[str, Any], run_d
     data = report.to_dict()
     # keep the per-row distances so the report can draw the DCR histograms
     data["privacy"] = to_jsonable(report.privacy.to_dict(rows=True))
-    atomic_write_json(run_dir / "evaluation.json", data)
+    atomic_write_json(run_dir / runstate.EVALUATION, data)
     efficacy, reference = data["efficacy"], data["reference"]
     console.print(
         f"machine-learning efficacy (train on synthetic, test on 200 real rows): best {efficacy['best_model']} "

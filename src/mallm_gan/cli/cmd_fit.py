@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import runstate
 from ..errors import ConfigError
 from .app import app, console, handle_errors, setup_logging
 
@@ -129,7 +130,7 @@ def fit(
     )
     best = model.history_.best()
     console.print(f"best θ: iteration {best.iteration + 1}, re-scored accuracy {best.score:.3f}")
-    console.print(f"model written to {out / 'model.json'} (it contains real training rows)")
+    console.print(f"model written to {out / runstate.MODEL} (it contains real training rows)")
     if report:
         write_report(out)
 

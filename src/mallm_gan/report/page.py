@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..runstate import REPORT as REPORT_FILE
 from ..runstate import atomic_write_text
 from . import plots
 from .evaluation import evaluation_section
@@ -22,7 +23,6 @@ from .sections import data_section, header, rows_section, trajectory_section, us
 
 log = logging.getLogger(__name__)
 
-REPORT_FILE = "report.html"
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#222;

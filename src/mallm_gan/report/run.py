@@ -10,14 +10,9 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..gan.optimizer import SELECTIONS, best_index
-from ..runstate import CHECKPOINT, MODEL, read_json
+from ..runstate import CHECKPOINT, DEMO, EVALUATION, MODEL, SAMPLE_REPORT, read_json
 from ..theta.edges import read_edges
 
-EVALUATION_FILE, SAMPLE_REPORT_FILE, DEMO_FILE = (
-    "evaluation.json",
-    "sample_report.json",
-    "demo.json",
-)
 Edge = tuple[str, str]
 
 
@@ -142,14 +137,14 @@ def load_run(run_dir: str | Path, *, true_dag: Any = None) -> RunData:
     if not isinstance(state, dict) or not isinstance(state.get("schema"), dict):
         raise ConfigError(f"{source} is not a mallm-gan run file (it has no schema)")
     run = RunData(path, source, state)
-    run.evaluation = _optional(path / EVALUATION_FILE, run.notes)
-    run.sample_report = _optional(path / SAMPLE_REPORT_FILE, run.notes)
-    demo = _optional(path / DEMO_FILE, run.notes) or {}
+    run.evaluation = _optional(path / EVALUATION, run.notes)
+    run.sample_report = _optional(path / SAMPLE_REPORT, run.notes)
+    demo = _optional(path / DEMO, run.notes) or {}
     extra = state["schema"].get("extra") or {}
     for value, where in (
         (true_dag, "as given"),
         (extra.get("true_dag"), "as recorded in the schema"),
-        (demo.get("true_dag"), f"as recorded in {DEMO_FILE}"),
+        (demo.get("true_dag"), f"as recorded in {DEMO}"),
     ):
         if value is None:
             continue
@@ -173,9 +168,6 @@ def load_run(run_dir: str | Path, *, true_dag: Any = None) -> RunData:
 
 
 __all__ = [
-    "DEMO_FILE",
-    "EVALUATION_FILE",
-    "SAMPLE_REPORT_FILE",
     "Edge",
     "RunData",
     "edges_of",
