@@ -150,13 +150,11 @@ def fit_sample_mallm_gan(
     """Fit MALLM-GAN on ``train`` and sample ``n`` rows.
 
     Raises:
-        CellSkipped: the ``MallmGan`` class cannot be imported, or it raised a library error (no reachable
-            LLM, budget, generation failure); the message says which.
+        CellSkipped: ``MallmGan`` raised a library error (no reachable LLM, budget, generation failure); the
+            message says which.
     """
-    try:
-        from mallm_gan import MallmGan  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise CellSkipped(f"mallm-gan skipped: MallmGan cannot be imported ({exc})") from exc
+    from ..synthesizer import MallmGan  # on first use: the baseline cells need none of the LLM stack
+
     try:
         model = MallmGan(llm=llm, random_state=seed) if llm is not None else MallmGan(random_state=seed)
         model.fit(train, target=schema.target, context=context)

@@ -14,8 +14,6 @@ from .. import runstate
 from .app import app, console, handle_errors, setup_logging
 from .cmd_fit import LLM_HELP, _progress_callback, write_report
 
-TINY_MODELS = ("smollm2", "gemma3", "simulated")
-
 
 def bundled_example(name: str = "asia") -> tuple[dict[str, Any], Any, Any]:
     """The bundled example's description and its train and test tables."""
@@ -26,17 +24,6 @@ def bundled_example(name: str = "asia") -> tuple[dict[str, Any], Any, Any]:
     with resources.as_file(folder / meta["train"]) as train_path, \
             resources.as_file(folder / meta["test"]) as test_path:
         return meta, read_table(train_path), read_table(test_path)
-
-
-def quality_note(llm_description: str) -> str | None:
-    text = llm_description.lower()
-    if "simulated" in text:
-        return ("the 'simulated' backend is a statistical stand-in, not a language model: it shows the loop's "
-                "mechanics only")
-    if any(name in text for name in TINY_MODELS):
-        return ("a model this small shows the mechanics of the method, not its quality; point --llm at a "
-                "GPT-4o-class model for that")
-    return None
 
 
 @app.command()
@@ -65,7 +52,9 @@ def demo(
     state: dict[str, Any] = {"model": model}
     model.fit(train, target=meta["target"], task=meta["task"], context=meta["context"], run_dir=run_dir,
               callbacks=[_progress_callback(state)])
-    note = quality_note(model.llm_name_ or "")
+    from ..report.sections import quality_note
+
+    note = quality_note(model.llm_name_ or "", llm or "")
     console.print(f"LLM: {model.llm_name_}")
     if note:
         console.print(f"[yellow]note:[/] {note}")

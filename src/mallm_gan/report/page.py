@@ -14,6 +14,7 @@ from typing import Any
 
 from ..runstate import REPORT as REPORT_FILE
 from ..runstate import atomic_write_text
+from ..theta.graphs import graph_edit_distance
 from . import plots
 from .evaluation import evaluation_section
 from .graphs import dag_panels, dag_section
@@ -82,12 +83,7 @@ def render_report(run: RunData) -> str:
     """The report of ``run`` as one HTML document."""
     plots.require()
     entries, best = run.entries, run.best_index
-    distance = None
-    if run.true_dag is not None:
-        try:
-            from ..theta.graphs import graph_edit_distance as distance
-        except ImportError:
-            run.notes.append("the graph edit distance is unavailable: mallm_gan.theta.causal could not be imported")
+    distance = graph_edit_distance if run.true_dag is not None else None
     initial = edges_of(run.state.get("initial_theta") or (entries[0].get("theta") if entries else None))
     body = [
         header(run),

@@ -27,11 +27,14 @@ _TOC = (
 
 
 def quality_note(llm: str, spec: str = "") -> str | None:
-    """The warning (HTML) shown when the LLM that ran cannot show the method's quality, else None."""
+    """The warning (plain text) when the LLM that ran cannot show the method's quality, else None.
+
+    The one judgement of "too small to show quality": the report and the demo both print it.
+    """
     if "simulated" in f"{llm} {spec}".lower():
         return (
-            "This run used the <b>simulated</b> backend, a statistical stand-in that is <b>not a language "
-            "model</b>: the report shows the mechanics of the loop, not what a language model would write."
+            "This run used the simulated backend, a statistical stand-in that is not a language model: it shows "
+            "the mechanics of the loop, not what a language model would write."
         )
     if _TINY.search(f"{llm} {spec}"):
         return (
@@ -45,7 +48,7 @@ def header(run: RunData) -> str:
     state, params = run.state, run.state.get("params") or {}
     llm, spec = str(state.get("llm") or ""), str(params.get("llm") or "")
     train, entries, best = state.get("train") or [], run.entries, run.best_index
-    notes = [n for n in [quality_note(llm, spec)] if n]
+    notes = [esc(n) for n in [quality_note(llm, spec)] if n]
     if not state.get("complete", True):
         notes.append(
             f"This run is in progress or was interrupted: read from {esc(run.source.name)} after "
