@@ -7,11 +7,11 @@ import io
 import math
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
+from ..gan.optimizer import HistoryEntry
+from ..theta.edges import Edge
 from .html import esc, img, legend, section
 from .plots import BLUE, DPI, FAINT, GREEN, INK, ORANGE, VERMILION, figure, plain
-from .run import Edge, edges_of
 
 
 def layered_positions(
@@ -200,7 +200,7 @@ def _bend(a: str, b: str, extents: Mapping[str, tuple[float, float, float, float
 
 
 def dag_panels(
-    initial: list[Edge], entries: Sequence[Mapping[str, Any]], best: int | None
+    initial: list[Edge], entries: Sequence[HistoryEntry], best: int | None
 ) -> list[tuple[str, list[Edge]]]:
     """(title, edges) of the initial θ, an intermediate θ and the best θ.
 
@@ -210,14 +210,14 @@ def dag_panels(
     panels = [("Initial θ", initial)]
     if best is None:
         return panels
-    best_edges = edges_of(entries[best].get("theta"))
+    best_edges = list(entries[best].theta.dag)
     others = [i for i in range(1, len(entries)) if i != best]
     between = [i for i in others if i < best] or others
     ends = (set(initial), set(best_edges))
-    pool = [i for i in between if set(edges_of(entries[i].get("theta"))) not in ends] or between
+    pool = [i for i in between if set(entries[i].theta.dag) not in ends] or between
     if pool:
         middle = pool[len(pool) // 2]
-        panels.append((f"Intermediate θ (iteration {middle + 1})", edges_of(entries[middle].get("theta"))))
+        panels.append((f"Intermediate θ (iteration {middle + 1})", list(entries[middle].theta.dag)))
     panels.append((f"Best θ (iteration {best + 1})", best_edges))
     return panels
 

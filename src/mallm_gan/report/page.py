@@ -19,7 +19,7 @@ from . import plots
 from .evaluation import evaluation_section
 from .graphs import dag_panels, dag_section
 from .html import esc
-from .run import RunData, edges_of, load_run
+from .run import RunData, load_run
 from .sections import data_section, header, rows_section, trajectory_section, usage_section
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def render_report(run: RunData) -> str:
     plots.require()
     entries, best = run.entries, run.best_index
     distance = graph_edit_distance if run.true_dag is not None else None
-    initial = edges_of(run.state.get("initial_theta") or (entries[0].get("theta") if entries else None))
+    initial = list(run.initial_theta.dag)
     body = [
         header(run),
         data_section(run),

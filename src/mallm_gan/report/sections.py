@@ -8,9 +8,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..gan.optimizer import HistoryEntry
+from ..theta.edges import Edge
 from .html import esc, img, num, section, table
 from .plots import rows_plot
-from .run import Edge, RunData, edges_of, entry_score
+from .run import RunData, entry_score, finite
 
 # models too small to show more than the mechanics of the method
 _TINY = re.compile(r"smollm|tinyllama|gemma-?3-?(?:270m|1b)|\b(?:135|270|360)m\b", re.I)
@@ -81,7 +83,7 @@ def header(run: RunData) -> str:
             "–" if best is None else f"{num(entry_score(entries[best]))} <small>(iteration {best + 1})</small>",
         ),
         ("LLM calls · tokens", f"{int(total.get('calls') or 0):,} · {tokens:,}"),
-        ("loop time", f"{sum(float(e.get('seconds') or 0) for e in entries):,.0f} s"),
+        ("loop time", f"{sum(e.seconds for e in entries):,.0f} s"),
     ]
     who = [f"<b>LLM that ran:</b> {esc(llm) if llm else 'not recorded'}"]
     if spec and spec.lower() not in llm.lower():
@@ -134,7 +136,7 @@ def _observed(values: list[Any], kind: Any) -> str:
 
 def data_section(run: RunData) -> str:
     train = [r for r in run.state.get("train") or [] if isinstance(r, dict)]
-    schema, theta = run.state["schema"], run.state.get("initial_theta") or {}
+    schema, context = run.state["schema"], run.initial_theta.context
     rows = []
     for column in run.columns:
         name = esc(column.get("name"))
@@ -152,7 +154,6 @@ def data_section(run: RunData) -> str:
                 _observed([r.get(column.get("name")) for r in train], column.get("kind")),
             ]
         )
-    context = theta.get("context") if isinstance(theta, dict) else ""
     return section(
         "data",
         "Data and schema",
@@ -219,15 +220,12 @@ def trajectory_section(run: RunData, distance: Any) -> str:
     head += ["GED to true DAG"] if truth is not None else []
     rows, classes = [], []
 
-    def theta_of(value: Any) -> Mapping[str, Any]:
-        return value if isinstance(value, dict) else {}
-
-    previous = theta_of(run.state.get("initial_theta") or entries[0].get("theta"))
+    previous = run.initial_theta
     for i, entry in enumerate(entries):
-        theta = theta_of(entry.get("theta"))
-        edges, before = edges_of(theta), edges_of(previous)
-        text = str(theta.get("instruction") or "")
-        if i and text == str(previous.get("instruction") or ""):
+        theta = entry.theta
+        edges, before = list(theta.dag), list(previous.dag)
+        text = theta.instruction
+        if i and text == previous.instruction:
             instruction = '<span class="muted">unchanged</span>'
         elif len(text) <= _SHORT:
             instruction = esc(text)
@@ -237,12 +235,12 @@ def trajectory_section(run: RunData, distance: Any) -> str:
             )
         row = [
             str(i + 1) + ('<span class="tag">best</span>' if i == best else ""),
-            str(entry["epoch"] + 1) if isinstance(entry.get("epoch"), int) else "–",
-            esc(entry.get("origin") or ""),
+            str(entry.epoch + 1),
+            esc(entry.origin),
             instruction,
             str(len(edges)),
             _edges_cell([e for e in edges if e not in before], [e for e in before if e not in edges]),
-            num(entry.get("raw_score")),
+            num(finite(entry.raw_score)),
             num(entry_score(entry)),
         ]
         row += [str(distance(edges, truth))] if truth is not None else []
@@ -274,8 +272,8 @@ def _reasons(report: Mapping[str, Any]) -> Counter[str]:
     return +reasons
 
 
-def rows_section(entries: Sequence[Mapping[str, Any]], sample: Mapping[str, Any] | None) -> str:
-    reports = [e.get("report") if isinstance(e.get("report"), dict) else {} for e in entries]
+def rows_section(entries: Sequence[HistoryEntry], sample: Mapping[str, Any] | None) -> str:
+    reports = [e.report for e in entries]
     if not any(reports):
         body = "<p>No row accounting was recorded.</p>"
     else:
