@@ -14,7 +14,6 @@ from typing import Any
 
 from ..runstate import REPORT as REPORT_FILE
 from ..runstate import atomic_write_text
-from ..theta.graphs import graph_edit_distance
 from . import plots
 from .evaluation import evaluation_section
 from .graphs import dag_panels, dag_section
@@ -83,21 +82,19 @@ def render_report(run: RunData) -> str:
     """The report of ``run`` as one HTML document."""
     plots.require()
     entries, best = run.entries, run.best_index
-    distance = graph_edit_distance if run.true_dag is not None else None
     initial = list(run.initial_theta.dag)
     body = [
         header(run),
         data_section(run),
         usage_section(run.state.get("usage") or {}),
         plots.score_section(entries, best, run.selection),
-        trajectory_section(run, distance),
+        trajectory_section(run),
         dag_section(
             run.names,
             dag_panels(initial, entries, best),
             truth=run.true_dag,
             truth_source=run.true_dag_source,
             target=run.state["schema"].get("target"),
-            distance=distance,
         ),
         rows_section(entries, run.sample_report),
         evaluation_section(run.evaluation),

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..gan.optimizer import HistoryEntry
 from ..theta.edges import Edge
+from ..theta.graphs import graph_edit_distance
 from .html import esc, img, num, section, table
 from .plots import rows_plot
 from .run import RunData, entry_score, finite
@@ -211,12 +212,12 @@ _SELECTION_NOTES = {
 }
 
 
-def trajectory_section(run: RunData, distance: Any) -> str:
+def trajectory_section(run: RunData) -> str:
     entries, best = run.entries, run.best_index
     if not entries:
         return section("trajectory", "θ trajectory", "<p>No iteration has finished yet.</p>")
     head = ["#", "epoch", "origin", "instruction", "edges", "edges added / removed", "raw", "re-scored"]
-    truth = run.true_dag if distance is not None else None
+    truth = run.true_dag
     head += ["GED to true DAG"] if truth is not None else []
     rows, classes = [], []
 
@@ -243,7 +244,7 @@ def trajectory_section(run: RunData, distance: Any) -> str:
             num(finite(entry.raw_score)),
             num(entry_score(entry)),
         ]
-        row += [str(distance(edges, truth))] if truth is not None else []
+        row += [str(graph_edit_distance(edges, truth))] if truth is not None else []
         rows.append(row)
         classes.append("best" if i == best else "")
         previous = theta

@@ -131,6 +131,32 @@ def _descendants(children: list[set[int]]) -> list[set[int]]:
     return out
 
 
+def _best_move(
+    scorer: _BicScorer, order: list[int], parents: list[set[int]], children: list[set[int]], max_parents: int
+) -> tuple[str, int, int] | None:
+    """The edge addition, deletion or reversal that raises the BIC most and keeps a DAG; None at an optimum."""
+    desc = _descendants(children)
+    best_gain, best_move = _MIN_GAIN, None
+    for u in order:
+        for v in order:
+            if u == v or u in children[v]:
+                continue  # an existing v -> u is scored when the loop reaches (v, u)
+            if v in children[u]:
+                drop_gain = scorer.local(v, parents[v] - {u}) - scorer.local(v, parents[v])
+                if drop_gain > best_gain:
+                    best_gain, best_move = drop_gain, ("delete", u, v)
+                # u -> v -> ... reversed closes a cycle iff another path leads from u to v
+                if len(parents[u]) < max_parents and not any(v in desc[c] for c in children[u] if c != v):
+                    gain = drop_gain + scorer.local(u, parents[u] | {v}) - scorer.local(u, parents[u])
+                    if gain > best_gain:
+                        best_gain, best_move = gain, ("reverse", u, v)
+            elif len(parents[v]) < max_parents and u not in desc[v]:
+                gain = scorer.local(v, parents[v] | {u}) - scorer.local(v, parents[v])
+                if gain > best_gain:
+                    best_gain, best_move = gain, ("add", u, v)
+    return best_move
+
+
 def hill_climb_dag(
     frame: pd.DataFrame,
     schema: TableSchema,
@@ -172,28 +198,10 @@ def hill_climb_dag(
     children: list[set[int]] = [set() for _ in names]
 
     for _ in range(max_iter):
-        desc = _descendants(children)
-        best_gain, best_move = _MIN_GAIN, None
-        for u in order:
-            for v in order:
-                if u == v or u in children[v]:
-                    continue  # an existing v -> u is scored when the loop reaches (v, u)
-                if v in children[u]:
-                    drop_gain = scorer.local(v, parents[v] - {u}) - scorer.local(v, parents[v])
-                    if drop_gain > best_gain:
-                        best_gain, best_move = drop_gain, ("delete", u, v)
-                    # u -> v -> ... reversed closes a cycle iff another path leads from u to v
-                    if len(parents[u]) < max_parents and not any(v in desc[c] for c in children[u] if c != v):
-                        gain = drop_gain + scorer.local(u, parents[u] | {v}) - scorer.local(u, parents[u])
-                        if gain > best_gain:
-                            best_gain, best_move = gain, ("reverse", u, v)
-                elif len(parents[v]) < max_parents and u not in desc[v]:
-                    gain = scorer.local(v, parents[v] | {u}) - scorer.local(v, parents[v])
-                    if gain > best_gain:
-                        best_gain, best_move = gain, ("add", u, v)
-        if best_move is None:
+        move = _best_move(scorer, order, parents, children, max_parents)
+        if move is None:
             break
-        kind, u, v = best_move
+        kind, u, v = move
         if kind in ("delete", "reverse"):
             parents[v].discard(u)
             children[u].discard(v)
