@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import mallm_gan
+import mallm_gan.synthesizer
 from mallm_gan.benchmark.grid import (
     CELLS_FILE,
     BenchmarkConfig,
@@ -143,7 +143,7 @@ def test_mallm_gan_row_is_skipped_when_the_llm_is_unreachable(tmp_path, monkeypa
         def fit(self, data, **kwargs):
             raise LLMTransportError("could not connect: http://127.0.0.1:9/v1")
 
-    monkeypatch.setattr(mallm_gan, "MallmGan", Unreachable, raising=False)
+    monkeypatch.setattr(mallm_gan.synthesizer, "MallmGan", Unreachable)
     root = make_data_dir(tmp_path / "data")
     record = run_cell(
         Cell("cls", 20, "mallm-gan", 0), config(root, tmp_path / "r", llm="openai:x@http://127.0.0.1:9/v1")
@@ -167,7 +167,7 @@ def test_fit_sample_mallm_gan_passes_target_context_and_seed(monkeypatch):
             calls["n"] = n
             return pd.DataFrame({"a": [1.5] * n})
 
-    monkeypatch.setattr(mallm_gan, "MallmGan", Recorder, raising=False)
+    monkeypatch.setattr(mallm_gan.synthesizer, "MallmGan", Recorder)
     train = pd.DataFrame({"a": [1.5, 2.5, 3.5], TARGET: ["a", "b", "a"]})
     schema = TableSchema.from_dataframe(train, target=TARGET)
     rows = fit_sample_mallm_gan(train, schema, 4, llm="simulated", seed=3, context="ctx")

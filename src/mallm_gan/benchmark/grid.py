@@ -28,7 +28,7 @@ from ..baselines import BASELINES, MissingExtraError, make_baseline
 from ..errors import ConfigError, MallmGanError
 from ..evaluation import evaluate, to_jsonable
 from ..table.schema import TableSchema
-from .datasets import DEFAULT_DATA_DIR, DEFAULT_TEST_SIZE, dataset_info, load_split
+from .datasets import DEFAULT_TEST_SIZE, dataset_info, load_split
 from .summary import write_summary
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class BenchmarkConfig:
     Attributes:
         datasets, sizes, models, seeds: The grid; seeds are the integers used as random states.
         out: Results directory (``cells.jsonl``, ``summary.md``, ``summary.csv``).
-        data_dir: Directory in the shared data layout.
+        data_dir: Directory in the benchmark data layout (None: ``$MALLM_DATA_DIR``).
         paper_splits: Use the paper's fixed splits instead of seeded pool draws.
         llm: LLM spec for the ``mallm-gan`` model (None: the library's default).
         n_test: Test rows per seeded draw.
@@ -81,7 +81,7 @@ class BenchmarkConfig:
     models: Sequence[str]
     seeds: Sequence[int]
     out: Path
-    data_dir: Path = DEFAULT_DATA_DIR
+    data_dir: Path | None = None
     paper_splits: bool = False
     llm: str | None = None
     n_test: int = DEFAULT_TEST_SIZE
@@ -150,13 +150,11 @@ def fit_sample_mallm_gan(
     """Fit MALLM-GAN on ``train`` and sample ``n`` rows.
 
     Raises:
-        CellSkipped: the ``MallmGan`` class cannot be imported, or it raised a library error (no reachable
-            LLM, budget, generation failure); the message says which.
+        CellSkipped: ``MallmGan`` raised a library error (no reachable LLM, budget, generation failure); the
+            message says which.
     """
-    try:
-        from mallm_gan import MallmGan  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise CellSkipped(f"mallm-gan skipped: MallmGan cannot be imported ({exc})") from exc
+    from ..synthesizer import MallmGan  # on first use: the baseline cells need none of the LLM stack
+
     try:
         model = MallmGan(llm=llm, random_state=seed) if llm is not None else MallmGan(random_state=seed)
         model.fit(train, target=schema.target, context=context)

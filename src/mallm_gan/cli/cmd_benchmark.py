@@ -32,8 +32,9 @@ def _ints(text: str, option: str) -> list[int]:
 @handle_errors
 def benchmark_command(
     data_dir: Annotated[
-        Path, typer.Option("--data-dir", envvar="MALLM_DATA_DIR", help="Data directory (shared data layout).")
-    ] = Path("../shared/data"),
+        Path | None,
+        typer.Option("--data-dir", envvar="MALLM_DATA_DIR", help="Data directory: datasets.json + one folder each."),
+    ] = None,
     datasets: Annotated[
         str | None, typer.Option("--datasets", help="Comma-separated dataset names (default: all).")
     ] = None,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import runstate
 from ..errors import ConfigError
 from .app import app, console, handle_errors, setup_logging
 
@@ -20,18 +21,12 @@ LLM_HELP = (
 def _read_dag(value: str | None) -> Any:
     if value is None or value in ("hill-climb", "none"):
         return value or "hill-climb"
-    path = Path(value)
-    if not path.is_file():
+    if not Path(value).is_file():
         raise ConfigError(f"--dag must be 'hill-climb', 'none' or a JSON file of [parent, child] edges; "
                           f"{value} is neither")
-    from ..runstate import read_json
+    from ..theta.edges import read_edges
 
-    edges = read_json(path, what="--dag file")
-    if isinstance(edges, dict):
-        edges = edges.get("dag", edges.get("edges"))
-    if not isinstance(edges, list):
-        raise ConfigError(f"--dag file {path} must hold a list of [parent, child] pairs")
-    return edges
+    return read_edges(Path(value), what="--dag file")
 
 
 def _progress_callback() -> Any:
@@ -131,7 +126,7 @@ def fit(
     )
     best = model.history_.best()
     console.print(f"best θ: iteration {best.iteration + 1}, re-scored accuracy {best.score:.3f}")
-    console.print(f"model written to {out / 'model.json'} (it contains real training rows)")
+    console.print(f"model written to {out / runstate.MODEL} (it contains real training rows)")
     if report:
         write_report(out)
 

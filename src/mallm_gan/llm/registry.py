@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..runstate import CACHE as CACHE_FILENAME
 from .base import BaseClient, RetryPolicy
 from .cache import ResponseCache
 from .usage import UsageTracker
@@ -26,7 +27,6 @@ from .usage import UsageTracker
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCAL_SPEC = "local:smollm2-135m"
-CACHE_FILENAME = "llm-cache.sqlite"
 STRUCTURED_MODES = ("json_schema", "json_object", "none")
 CACHE_POLICIES = ("auto", "on", "off")
 
