@@ -153,7 +153,7 @@ def test_ablation_variants_freeze_theta_and_drop_the_dag(tmp_path):
     for record in (few, dag):
         assert record["status"] == "ok", record.get("message")
         assert record["params"]["optimize"] is False
-        assert record["llm"]["usage"].get("optimizer", {}).get("calls", 0) == 0
+        assert record["llm"]["usage"]["fit"]["total"]["calls"] == 0  # θ is not learned: fit makes no call
     assert few["params"]["dag"] == "none" and few["llm"]["dag_edges"] == 0
     assert dag["params"]["dag"] == "hill-climb"
 
@@ -188,8 +188,9 @@ def test_fit_sample_mallm_gan_passes_target_context_and_seed(monkeypatch):
 
         def sample(self, n):
             calls["n"] = n
-            self.usage_ = UsageTracker()
+            self.usage_, self.sample_usage_ = UsageTracker(), UsageTracker()
             self.usage_.record("generator", prompt_tokens=10, completion_tokens=4)
+            self.sample_usage_.record("generator", prompt_tokens=5, completion_tokens=2)
             self.history_ = History()
             self.theta_ = DataGenerationProcess(context="ctx", dag=(), instruction="x")
             return pd.DataFrame({"a": [1.5] * n})
@@ -198,7 +199,7 @@ def test_fit_sample_mallm_gan_passes_target_context_and_seed(monkeypatch):
     train = pd.DataFrame({"a": [1.5, 2.5, 3.5], TARGET: ["a", "b", "a"]})
     schema = TableSchema.from_dataframe(train, target=TARGET)
     run = fit_sample_mallm_gan(train, schema, 4, llm="simulated", seed=3, context="ctx")
-    assert len(run.synthetic) == 4 and run.info["prompt_tokens"] == 10 and run.info["completion_tokens"] == 4
+    assert len(run.synthetic) == 4 and run.info["prompt_tokens"] == 15 and run.info["completion_tokens"] == 6
     assert calls["init"] == {"llm": "simulated", "random_state": 3}
     assert calls["fit"] == {"target": TARGET, "context": "ctx", "dag": "hill-climb"}
     fit_sample_mallm_gan(
@@ -236,3 +237,17 @@ def test_cli_benchmark_and_evaluate(tmp_path):
     paths[1] = str(tmp_path / "nope.csv")
     missing = runner.invoke(app, ["evaluate", *paths, "--target", TARGET])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_mallm_params_are_checked_by_name_before_any_cell_runs(tmp_path):
+    _load_commands()
+    root = make_data_dir(tmp_path / "data")
+    cfg = config(root, tmp_path / "r", llm="simulated")
+    cfg.mallm_options = {"epoch": 2}
+    with pytest.raises(ConfigError, match=r"unknown MallmGan parameter\(s\) \['epoch'\]"):
+        run_benchmark(cfg)
+    assert not (tmp_path / "r" / CELLS_FILE).exists()
+    runner = CliRunner()
+    base = ["benchmark", "--data-dir", str(root), "--out", str(tmp_path / "c"), "--models", "mallm-gan"]
+    bad = runner.invoke(app, [*base, "--mallm-param", "epochs"])
+    assert bad.exit_code == 2 and "must be KEY=VALUE" in bad.output

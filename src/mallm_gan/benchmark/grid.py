@@ -31,6 +31,7 @@ import pandas as pd
 from ..baselines import BASELINES, MissingExtraError, make_baseline
 from ..errors import ConfigError, MallmGanError
 from ..evaluation import evaluate, to_jsonable
+from ..llm.usage import RoleUsage
 from ..table.schema import TableSchema
 from .datasets import DEFAULT_TEST_SIZE, dataset_info, load_split
 from .summary import write_summary
@@ -214,8 +215,11 @@ def fit_sample_mallm_gan(
         synthetic = model.sample(n)
     except MallmGanError as exc:
         raise CellFailed(f"{type(exc).__name__}: {exc.message}") from exc
-    usage = model.usage_.to_dict()
-    total = model.usage_.total
+    # fit and sample together: what the cell cost
+    total = RoleUsage()
+    total.add(model.usage_.total)
+    total.add(model.sample_usage_.total)
+    usage = {"fit": model.usage_.to_dict(), "sample": model.sample_usage_.to_dict()}
     best = model.history_.best() if model.history_.entries else None
     info = {
         "llm_calls": total.calls,
@@ -295,13 +299,13 @@ def run_cell(cell: Cell, config: BenchmarkConfig) -> dict[str, Any]:
         except ConfigError as exc:
             raise CellSkipped(exc.message) from exc
         schema = TableSchema.from_dataframe(train, target=info.target, task=info.task)
-        synthetic, info = _generate(cell, train, schema, config)
+        synthetic, llm_info = _generate(cell, train, schema, config)
         generated = time.perf_counter()
         if cell.model in MALLM_VARIANTS:
             path = synthetic_path(config.out, cell)
             path.parent.mkdir(parents=True, exist_ok=True)
             synthetic.to_csv(path, index=False)
-            record["llm"] = info
+            record["llm"] = llm_info
         report = evaluate(
             synthetic,
             train,

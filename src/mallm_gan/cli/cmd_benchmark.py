@@ -29,8 +29,6 @@ def _ints(text: str, option: str) -> list[int]:
         raise ConfigError(f"{option} takes comma-separated integers, got {text!r}") from exc
 
 
-@app.command("benchmark")
-@handle_errors
 def _params(items: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs; a value is read as JSON (numbers, true/false, null) where it parses, else as text."""
     out: dict[str, Any] = {}
@@ -45,6 +43,8 @@ def _params(items: list[str]) -> dict[str, Any]:
     return out
 
 
+@app.command("benchmark")
+@handle_errors
 def benchmark_command(
     data_dir: Annotated[
         Path | None,
