@@ -26,7 +26,7 @@ SELECTIONS: tuple[str, ...] = ("significant", "lowest")
 # and may change between two runs against the same model).
 IDENTITY: tuple[str, ...] = (
     "discriminator", "batch_size", "n_examples", "rows_per_call", "top_k", "generator_temperature",
-    "optimizer_temperature", "copy_policy", "copy_k", "dcr_threshold", "selection", "max_rounds",
+    "optimizer_temperature", "copy_policy", "copy_k", "dcr_threshold", "selection", "max_rounds", "optimize",
 )
 
 
@@ -42,6 +42,7 @@ class Settings:
     optimizer_llm: Any = None
     discriminator: str = "logistic"
     epochs: int = 5
+    optimize: bool = True
     batch_size: int = 50
     n_examples: int = 5
     rows_per_call: int = 5
@@ -73,6 +74,8 @@ class Settings:
     def problems(self) -> list[str]:
         """Every problem of these values, one sentence each naming the parameter (empty when valid)."""
         out: list[str] = []
+        if not isinstance(self.optimize, bool):
+            out.append(f"optimize must be True or False, got {self.optimize!r}")
         for name in ("epochs", "batch_size", "n_examples", "rows_per_call", "top_k", "copy_k"):
             if not _is_int(getattr(self, name), low=1):
                 out.append(f"{name} must be a positive integer, got {getattr(self, name)!r}")

@@ -22,6 +22,7 @@ from . import inputs, resume, runstate
 from .errors import ConfigError, NotFittedError
 from .gan.clients import open_clients
 from .gan.loop import LoopData, run_loop
+from .gan.optimizer import History
 from .gan.progress import Progress, Stop
 from .gan.sampling import Sampler
 from .gan.seeds import Stream, stream_seed
@@ -46,6 +47,10 @@ class MallmGan:
         optimizer_llm: A different LLM for the optimizer (default: the generator's).
         discriminator: ``"logistic"`` (as in the paper) or ``"xgboost"``.
         epochs: Passes over the training rows.
+        optimize: Run the adversarial loop (default). ``False`` learns nothing: ``fit`` infers the schema and
+            builds the starting θ (context, schema, DAG, instruction) without any LLM call, and sampling
+            writes rows from it as is: the few-shot rows of the paper's ablation (``dag="none"`` for few-shot
+            alone, the hill-climbing DAG for few-shot + DAG).
         batch_size: Real rows per iteration (the paper uses 50).
         n_examples: Real rows shown per generator call ("batches in a batch").
         rows_per_call: Rows asked for per generator call.
@@ -76,6 +81,7 @@ class MallmGan:
         *,
         discriminator: str = "logistic",
         epochs: int = 5,
+        optimize: bool = True,
         batch_size: int = 50,
         n_examples: int = 5,
         rows_per_call: int = 5,
@@ -182,10 +188,14 @@ class MallmGan:
         if saved is not None and run is not None:
             mine = resume.identity(settings, train, seed)
             progress = resume.resumable(saved, run, settings, mine, start, theta_given=start_from["theta"] is not None)
-        data = LoopData(schema, train, start, seed, run)
-        clients = open_clients(settings, run)
-        progress = asyncio.run(run_loop(settings, data, clients, resume=progress,
-                                        on_checkpoint=_checkpointer(settings, data), callbacks=callbacks))
+        if not settings.optimize:
+            log.info("optimize=False: no adversarial loop; sampling uses the starting θ as is")
+            progress = Progress(history=History(settings.selection), current_theta=start)
+        else:
+            data = LoopData(schema, train, start, seed, run)
+            clients = open_clients(settings, run)
+            progress = asyncio.run(run_loop(settings, data, clients, resume=progress,
+                                            on_checkpoint=_checkpointer(settings, data), callbacks=callbacks))
         self.schema_, self.train_, self.initial_theta_, self.run_dir_, self.seed_ = schema, train, start, run, seed
         self._adopt(progress)
         if run is not None:
@@ -194,8 +204,8 @@ class MallmGan:
     def _adopt(self, progress: Progress) -> None:
         """Take the fitted state from what the loop (or a saved run) reached."""
         self.history_ = progress.history
-        if progress.history.entries:
-            self.theta_ = progress.history.best().theta
+        # without an iteration (optimize=False) the starting θ is the result
+        self.theta_ = progress.best_theta() or self.initial_theta_
         self.current_theta_, self.current_origin_ = progress.current_theta, progress.current_origin
         self.proposal_pending_ = progress.proposal_pending
         self.stop_reason_ = progress.stop.reason if progress.stop else None

@@ -70,6 +70,8 @@ def fit(
     optimizer_llm: Annotated[str | None, typer.Option(envvar="MALLM_OPTIMIZER_LLM",
                                                       help="A different LLM for the optimizer.")] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the training rows.")] = 5,
+    optimize: Annotated[bool, typer.Option(
+        help="Run the adversarial loop; --no-optimize keeps the starting θ (the few-shot ablation).")] = True,
     batch_size: Annotated[int, typer.Option(help="Real rows per iteration.")] = 50,
     n_examples: Annotated[int, typer.Option(help="Example rows per generator call.")] = 5,
     rows_per_call: Annotated[int, typer.Option(help="Rows asked for per generator call.")] = 5,
@@ -114,7 +116,7 @@ def fit(
 
         start_theta = DataGenerationProcess.from_dict(read_json(theta))
     model = MallmGan(
-        llm=llm, optimizer_llm=optimizer_llm, discriminator=discriminator, epochs=epochs,
+        llm=llm, optimizer_llm=optimizer_llm, discriminator=discriminator, epochs=epochs, optimize=optimize,
         batch_size=batch_size, n_examples=n_examples, rows_per_call=rows_per_call, top_k=3,
         max_concurrency=max_concurrency, patience=patience, selection=selection, copy_policy=copy_policy, copy_k=copy_k,
         dcr_threshold=dcr_threshold, random_state=seed, max_calls=max_calls, max_tokens=max_tokens,
@@ -124,8 +126,11 @@ def fit(
         frame, target=target, task=task, context=context or "", metadata=metadata, dag=_read_dag(dag),
         theta=start_theta, run_dir=out, fresh=fresh, callbacks=[_progress_callback()],
     )
-    best = model.history_.best()
-    console.print(f"best θ: iteration {best.iteration + 1}, re-scored accuracy {best.score:.3f}")
+    if model.history_.entries:
+        best = model.history_.best()
+        console.print(f"best θ: iteration {best.iteration + 1}, re-scored accuracy {best.score:.3f}")
+    else:
+        console.print("θ not optimised (--no-optimize): sampling uses the starting θ")
     console.print(f"model written to {out / runstate.MODEL} (it contains real training rows)")
     if report:
         write_report(out)
