@@ -22,8 +22,9 @@ from ..errors import BudgetExceededError, GenerationError, LLMError, MallmGanErr
 from ..llm.base import LLMClient
 from ..table.schema import TableSchema
 from ..theta.process import DataGenerationProcess
+from .answer_schema import rows_json_schema
 from .parsing import parse_rows
-from .prompts import generator_messages, rows_json_schema
+from .prompts import generator_messages
 from .validation import RejectionReport, RowValidator
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class Generator:
             role="generator",
             temperature=self.temperature,
             max_tokens=self._max_tokens(examples, n_rows),
-            json_schema=rows_json_schema(self.schema, n_rows, constraints),
+            json_schema=rows_json_schema(self.schema, n_rows, constraints, dialect=self.client.schema_dialect),
             seed=seed,
         )
         rows: list[dict[str, Any]] = []

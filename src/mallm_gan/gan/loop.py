@@ -46,6 +46,7 @@ def open_clients(model: MallmGan) -> tuple[LLMClient, LLMClient, UsageTracker, b
     from ..llm.registry import create_llm, resolve_spec
 
     usage = UsageTracker(max_calls=model.max_calls, max_tokens=model.max_tokens)
+    usage.adopt_structured(getattr(model, "usage_", None))  # the modes the endpoints took when it was fitted
     cache_dir = model.run_dir_ if getattr(model, "run_dir_", None) is not None else None
     clients = []
     for spec in (model.llm, model.optimizer_llm if model.optimizer_llm is not None else model.llm):

@@ -39,26 +39,6 @@ def example_pool(model: MallmGan, conditions: Conditions) -> pd.DataFrame:
     return train
 
 
-def json_constraints(conditions: Conditions, schema: Any) -> dict[str, dict[str, Any]]:
-    """Narrow the answer's JSON schema by the conditions that a schema can express (equality, sets, ranges
-    on numbers), so constrained backends cannot write a row that misses them. The rest (``!=``, strict
-    bounds, dates) is left to the prompt and to the check on every returned row."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, condition in conditions:
-        column = schema[name]
-        if condition.op in ("eq", "in"):
-            out[name] = {"enum": list(condition.values)}
-        elif condition.op == "range" and column.kind == "numerical":
-            spec: dict[str, Any] = {}
-            if condition.low is not None and condition.low_inclusive:
-                spec["minimum"] = condition.low
-            if condition.high is not None and condition.high_inclusive:
-                spec["maximum"] = condition.high
-            if spec:
-                out[name] = spec
-    return out
-
-
 def run_sampling(
     model: MallmGan,
     num_rows: int,
@@ -77,7 +57,7 @@ def run_sampling(
     pool = example_pool(model, conditions)
     k = min(model.n_examples, len(pool))
     conditions_text = conditions.describe() if conditions else None
-    constraints = json_constraints(conditions, schema) if conditions else None
+    constraints = conditions or None  # answer_schema narrows the rows' JSON schema by what it can express
     total = RejectionReport()
     model.sample_report_ = total
     gen_client, opt_client, usage, owned = open_clients(model)

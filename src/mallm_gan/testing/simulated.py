@@ -150,8 +150,8 @@ class SimulatedResponder:
         structure = best.split("Task instruction:", 1)[0]
         instruction = best.split("Task instruction:", 1)[1].split("\nScore:", 1)[0].strip() if (
             "Task instruction:" in best) else ""
-        columns = (((schema.get("properties") or {}).get("dag") or {}).get("items") or {}).get("prefixItems")
-        names = columns[0].get("enum", []) if columns else []
+        edge = ((schema.get("properties") or {}).get("dag") or {}).get("items") or {}
+        names = (edge.get("items") or {}).get("enum", [])
         if not names:
             found = re.search(r"column names, spelled exactly as here: (\[.*?\])", text)
             names = json.loads(found.group(1)) if found else []
@@ -237,6 +237,10 @@ def create_simulated_client(spec: Any, **options: Any) -> Any:
     from ..llm.openai_compat import OpenAICompatClient
 
     class SimulatedClient(OpenAICompatClient):
+        @property
+        def schema_dialect(self) -> str:
+            return "positional"  # our own server reads the per-column slots of the tuple form
+
         def describe(self) -> str:
             return "simulated (a statistical stand-in, not a language model)"
 
