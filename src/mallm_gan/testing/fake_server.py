@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from ..llm.dialects import PROVIDERS, violations
 from .responders import Answer, EchoRowsResponder, Reply, Responder, constant_responder
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,10 @@ class FakeOpenAIServer:
         retry_after: Seconds sent in the ``Retry-After`` header of a 429.
         stall_seconds: How long a "stall" fault waits before answering.
         port: Port to bind on 127.0.0.1; 0 picks a free one.
+        refuse_formats: ``response_format`` types answered with HTTP 400, as a server without that feature
+            does (e.g. ``("json_schema",)``).
+        schema_subset: A provider of :data:`mallm_gan.llm.dialects.PROVIDERS`: a ``json_schema`` outside its
+            subset is answered with HTTP 400 naming the first problem, as that provider would.
     """
 
     def __init__(
@@ -125,6 +130,8 @@ class FakeOpenAIServer:
         retry_after: float = 1.0,
         stall_seconds: float = 30.0,
         port: int = 0,
+        refuse_formats: Iterable[str] = (),
+        schema_subset: str | None = None,
     ) -> None:
         if responder is None:
             responder = EchoRowsResponder(seed=seed)
@@ -149,6 +156,10 @@ class FakeOpenAIServer:
         self.retry_after = retry_after
         self.stall_seconds = stall_seconds
         self.port = port
+        self.refuse_formats = frozenset(refuse_formats)
+        if schema_subset is not None and schema_subset not in PROVIDERS:
+            raise ConfigError(f"unknown schema_subset {schema_subset!r}; one of {', '.join(PROVIDERS)}")
+        self.schema_subset = schema_subset
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -353,6 +364,16 @@ class FakeOpenAIServer:
             return 404, _error(message, "invalid_request_error", "model_not_found")
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return 400, _error("messages must be a non-empty list", "invalid_request_error")
+        return self._reject_format(body.get("response_format"))
+
+    def _reject_format(self, fmt: Any) -> tuple[int, dict[str, Any]] | None:
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if kind in self.refuse_formats:
+            return 400, _error(f"response_format type {kind!r} is not supported by this server", "invalid_request_error")
+        if kind == "json_schema" and self.schema_subset is not None:
+            problems = violations((fmt.get("json_schema") or {}).get("schema"), self.schema_subset)
+            if problems:
+                return 400, _error(f"Invalid schema for response_format: {problems[0]}", "invalid_request_error")
         return None
 
     def _answers(self, body: dict[str, Any]) -> list[Reply]:
