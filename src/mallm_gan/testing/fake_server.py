@@ -369,7 +369,8 @@ class FakeOpenAIServer:
     def _reject_format(self, fmt: Any) -> tuple[int, dict[str, Any]] | None:
         kind = fmt.get("type") if isinstance(fmt, dict) else None
         if kind in self.refuse_formats:
-            return 400, _error(f"response_format type {kind!r} is not supported by this server", "invalid_request_error")
+            message = f"response_format type {kind!r} is not supported by this server"
+            return 400, _error(message, "invalid_request_error")
         if kind == "json_schema" and self.schema_subset is not None:
             problems = violations((fmt.get("json_schema") or {}).get("schema"), self.schema_subset)
             if problems:
