@@ -52,7 +52,7 @@ def test_a_refused_schema_falls_back_once_and_the_mode_is_kept(caplog) -> None:
     assert [a.text for a in answers] == ['{"rows": [1, 2]}'] * 3
     # one refused request, then every call in the mode the server took
     assert _formats(server) == ["json_schema", "json_object", "json_object", "json_object"]
-    assert [r["status"] for r in server.requests][0] == 400
+    assert server.requests[0]["status"] == 400
     entry = client.usage.structured[client.ledger_key]
     assert entry["mode"] == "json_object" and "HTTP 400" in entry["reason"]
     lines = [r for r in caplog.records if "refused structured output" in r.getMessage()]
