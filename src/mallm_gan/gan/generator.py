@@ -216,9 +216,13 @@ class Generator:
         self._seen += result.report.generated
         self._accepted += result.report.accepted
         if len(result.rows) < minimum:
+            # answers that were never rows: an endpoint that takes the schema but does not follow it
+            unreadable = result.report.generated == 0 and result.calls > result.failed_calls
+            hint = (f"; no answer of {self.client.endpoint} held rows: check the endpoint with `mallm-gan check "
+                    "--llm SPEC`, or set MALLM_STRUCTURED=none to ask in the prompt only") if unreadable else ""
             raise GenerationError(
                 f"only {len(result.rows)} valid rows of the {minimum} needed after {result.calls} calls "
-                f"({result.failed_calls} failed): {result.report.summary()}",
+                f"({result.failed_calls} failed): {result.report.summary()}{hint}",
                 accepted=len(result.rows), needed=minimum, calls=result.calls,
                 failed_calls=result.failed_calls, counts=result.report.to_dict(),
             )

@@ -239,11 +239,15 @@ class OpenAICompatClient(BaseClient):
                 endpoint=self.endpoint,
             ) from exc
         if not hasattr(response, "model_dump"):
-            raise LLMProviderError(
-                f"{self.endpoint} did not answer with a chat completion (got {type(response).__name__})",
+            shown = " ".join(str(response).split())[:80]
+            error = LLMProviderError(
+                f"{self.endpoint} answered, but not with a chat completion (got {type(response).__name__}: "
+                f"{shown!r}); is it the API's base URL (it usually ends in /v1)? Check --llm",
                 model=self.model,
                 endpoint=self.endpoint,
             )
+            error.transient = False  # asking the same URL again gets the same page
+            raise error
         return response.model_dump(mode="json")
 
     def _status_error(self, exc: Any) -> LLMError:
