@@ -15,6 +15,7 @@ from mallm_gan import MallmGan
 from mallm_gan.errors import LLMProviderError
 from mallm_gan.gan.answer_schema import optimizer_json_schema, rows_json_schema
 from mallm_gan.llm import RetryPolicy, UsageTracker, create_llm
+from mallm_gan.report.sections import usage_section
 from mallm_gan.table.schema import TableSchema
 from mallm_gan.testing.fake_server import FakeOpenAIServer
 from mallm_gan.testing.simulated import SimulatedResponder
@@ -130,9 +131,12 @@ def test_fit_records_the_mode_and_sample_starts_from_it(tmp_path: Path) -> None:
         model.fit(_table(), target="charges", run_dir=tmp_path / "run", dag="none")
         refused = [r for r in server.requests if r["status"] == 400]
         assert len(refused) == 1  # once per run, whatever the number of calls and roles
-        saved = json.loads((tmp_path / "run" / "model.json").read_text())["usage"]["structured_output"]
+        usage = json.loads((tmp_path / "run" / "model.json").read_text())["usage"]
+        saved = usage["structured_output"]
         (entry,) = saved.values()
         assert entry["mode"] == "json_object" and "refused" in entry["reason"]
+        page = usage_section(usage)
+        assert "Structured output of" in page and "<b>json_object</b>" in page and "structured_output" not in page
         before = len(server.requests)
         loaded = MallmGan.load(tmp_path / "run")
         frame = loaded.sample(6)
