@@ -42,6 +42,13 @@ THETA = DataGenerationProcess(
 )
 
 
+class _Dialect:
+    """A stand-in that only says which dialect a client would be sent (for the generator's completion cap)."""
+
+    def __init__(self, client: Any, dialect: str) -> None:
+        self.client, self.schema_dialect = client, dialect
+
+
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("INSURANCE_N100", DATA)))
@@ -51,7 +58,8 @@ def _args() -> argparse.Namespace:
 
 
 async def _measure(client: Any, schema: TableSchema, train: pd.DataFrame, form: str, calls: int) -> dict[str, Any]:
-    sizing = Generator(client, schema, rows_per_call=ROWS)
+    # the completion cap a run would set for this dialect (so truncation shows as it would in a fit)
+    sizing = Generator(_Dialect(client, "positional" if form == "positional" else "portable"), schema)
     validator = RowValidator(schema, train, copy_policy="never")
     tokens = valid = 0
     started = time.perf_counter()
@@ -61,7 +69,7 @@ async def _measure(client: Any, schema: TableSchema, train: pd.DataFrame, form: 
         dialect = "positional" if form == "positional" else "portable"
         answer = await client.complete(
             messages, role="generator", temperature=0.5, seed=seed, json_schema=rows_json_schema(
-                schema, ROWS, dialect=dialect), max_tokens=2 * sizing._max_tokens(examples, ROWS),
+                schema, ROWS, dialect=dialect), max_tokens=sizing._max_tokens(examples, ROWS),
         )
         tokens += answer.completion_tokens
         valid += len(validator.validate(parse_rows(answer.text, schema.names).records).rows)
