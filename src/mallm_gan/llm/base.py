@@ -179,6 +179,14 @@ class BaseClient:
         return self.structured
 
     @property
+    def mode_text(self) -> str:
+        """The structured-output mode for messages: forced, settled for this run, or still to be negotiated."""
+        if not self.negotiate:
+            return f"{self.structured} (forced)"
+        settled = self.usage.structured_mode(self.ledger_key) is not None
+        return self.structured_mode if settled else f"{self.structured_mode}, falls back if refused"
+
+    @property
     def ledger_key(self) -> str:
         """How this endpoint is named in the usage ledger (no credentials)."""
         return f"{self.model} at {self.endpoint}"

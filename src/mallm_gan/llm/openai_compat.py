@@ -164,7 +164,7 @@ class OpenAICompatClient(BaseClient):
     def describe(self) -> str:
         kind = "azure" if self.is_azure else "openai"
         where = "on this machine" if self.is_local else "remote"
-        return f"{kind}:{self.model} at {self.endpoint} ({where}; structured output: {self.structured_mode})"
+        return f"{kind}:{self.model} at {self.endpoint} ({where}; structured output: {self.mode_text})"
 
     # -- the SDK client, one per event loop -------------------------------------------------------------
     def _client(self) -> Any:
