@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..errors import LLMError, LLMTransportError, ParseError
 from .cache import ResponseCache, request_key
+from .completion import Choice, Completion, RetryPolicy
 from .dialects import Dialect
 from .usage import UsageTracker
 
@@ -38,37 +38,6 @@ StructuredMode = Literal["json_schema", "json_object", "none"]
 FALLBACK: dict[str, StructuredMode] = {"json_schema": "json_object", "json_object": "none"}
 # what a refusal of the structured-output part of a request says (llama.cpp, OpenAI, vLLM, Ollama wording)
 _REFUSAL = re.compile(r"schema|grammar|response_format|json_object|structured|guided|\bformat\b", re.I)
-
-
-@dataclass(frozen=True)
-class Choice:
-    text: str
-    finish_reason: str | None
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One answer (``n`` choices) with its usage."""
-
-    choices: tuple[Choice, ...]
-    model: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    request_id: str | None = None
-    cached: bool = False
-    seconds: float = 0.0
-
-    @property
-    def text(self) -> str:
-        return self.choices[0].text if self.choices else ""
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self.choices[0].finish_reason if self.choices else None
-
-    @property
-    def texts(self) -> list[str]:
-        return [c.text for c in self.choices]
 
 
 @runtime_checkable
@@ -102,21 +71,6 @@ class LLMClient(Protocol):
     ) -> Completion: ...
 
     async def aclose(self) -> None: ...
-
-
-@dataclass
-class RetryPolicy:
-    """Exponential backoff with full jitter; ``Retry-After`` wins when the server gives it."""
-
-    max_retries: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    max_retry_after: float = 120.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        if retry_after is not None and retry_after >= 0:
-            return min(retry_after, self.max_retry_after)
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
 @dataclass
@@ -423,3 +377,6 @@ class BaseClient:
             cached=cached,
             seconds=seconds,
         )
+
+
+__all__ = ["FALLBACK", "BaseClient", "Choice", "Completion", "LLMClient", "Message", "RetryPolicy", "StructuredMode"]

@@ -31,7 +31,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from ..llm.dialects import PROVIDERS, violations
+from ..llm.dialects import PROVIDERS
+from .faults import apply_content_fault as _apply_content_fault
+from .faults import error_body as _error
+from .faults import refused_format
 from .responders import Answer, EchoRowsResponder, Reply, Responder, constant_responder
 
 log = logging.getLogger(__name__)
@@ -364,18 +367,7 @@ class FakeOpenAIServer:
             return 404, _error(message, "invalid_request_error", "model_not_found")
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return 400, _error("messages must be a non-empty list", "invalid_request_error")
-        return self._reject_format(body.get("response_format"))
-
-    def _reject_format(self, fmt: Any) -> tuple[int, dict[str, Any]] | None:
-        kind = fmt.get("type") if isinstance(fmt, dict) else None
-        if kind in self.refuse_formats:
-            message = f"response_format type {kind!r} is not supported by this server"
-            return 400, _error(message, "invalid_request_error")
-        if kind == "json_schema" and self.schema_subset is not None:
-            problems = violations((fmt.get("json_schema") or {}).get("schema"), self.schema_subset)
-            if problems:
-                return 400, _error(f"Invalid schema for response_format: {problems[0]}", "invalid_request_error")
-        return None
+        return refused_format(body.get("response_format"), self.refuse_formats, self.schema_subset)
 
     def _answers(self, body: dict[str, Any]) -> list[Reply]:
         n = body.get("n") or 1
@@ -440,27 +432,6 @@ def _presented_key(handler: _Handler) -> str | None:
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     return handler.headers.get("api-key")
-
-
-def _error(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-
-
-def _apply_content_fault(fault: str | None, content: str, finish: str) -> tuple[str, str]:
-    if fault == "empty":
-        return "", "stop"
-    if fault == "truncated":
-        return content[: len(content) // 2], "length"
-    if fault == "prose":
-        return f"Sure! Here is the data you asked for:\n{content}\nLet me know if you need more.", finish
-    if fault == "fence":
-        return f"```json\n{content}\n```", finish
-    if fault == "pyrepr":
-        try:
-            return repr(json.loads(content)), finish
-        except ValueError:
-            return content, finish
-    return content, finish
 
 
 __all__ = ["FAULTS", "HOST", "FakeOpenAIServer", "estimate_tokens"]
