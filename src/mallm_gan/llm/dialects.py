@@ -83,7 +83,7 @@ PROVIDERS: dict[str, Provider] = {
             boolean_schemas=False,  # the real server answers HTTP 400 "schema must be an object" to items: false
             escapes_in_patterns=False,  # the real server drops a pattern with \d and accepts any string
             checked="https://github.com/ggml-org/llama.cpp/blob/master/grammars/README.md and the real server "
-            "(xllamacpp Server, tests/contract)",
+            "(xllamacpp Server, tests/integration/test_llama_server.py)",
         ),
         Provider(
             "ollama",
@@ -102,7 +102,7 @@ PROVIDERS: dict[str, Provider] = {
                      "maximum", "exclusiveMinimum", "exclusiveMaximum", "pattern", "format", "minLength",
                      "maxLength", "$defs", "$ref"},
             checked="https://docs.vllm.ai/en/latest/features/structured_outputs/ and "
-            "https://xgrammar.mlc.ai/docs/ (supported JSON Schema)",
+            "xgrammar's 'Supported JSON Schema' page",
         ),
         Provider(
             "llguidance",
@@ -110,7 +110,7 @@ PROVIDERS: dict[str, Provider] = {
             _CORE | {"prefixItems", "anyOf", "allOf", "const", "minItems", "maxItems", "minimum", "maximum",
                      "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "pattern", "format", "minLength",
                      "maxLength", "$defs", "$ref", "x-guidance"},
-            checked="https://github.com/guidance-ai/llguidance/blob/main/docs/json_schema.md and the in-process "
+            checked="https://github.com/microsoft/llguidance/blob/main/parser/src/json/README.md and the in-process "
             "engine (benchmarks/dialects.py)",
         ),
     )
