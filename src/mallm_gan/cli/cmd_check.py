@@ -6,7 +6,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..gan.endpoint_check import check_endpoint
 from .app import app, console, handle_errors, setup_logging
 
 stdout = Console(highlight=False)
@@ -22,6 +21,8 @@ def check_command(
     """Send the generator's and the optimizer's request once (the generator's twice, same seed) and report
     the structured-output mode the endpoint takes, latency, tokens/s, whether the seed repeats, and a verdict.
     The rows sent are three made-up ones, not your data. Exit code 0 when the endpoint is usable."""
+    from ..gan.endpoint_check import check_endpoint  # the library only when the command runs
+
     setup_logging(verbose)
     result = check_endpoint(llm, timeout=timeout)
     table = Table(title=f"endpoint check: {result.description}", title_justify="left", show_header=False)
