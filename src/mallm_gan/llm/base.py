@@ -108,10 +108,6 @@ class BaseClient:
 
             raise ConfigError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
         self._semaphores: dict[int, asyncio.Semaphore] = {}
-        self._probe_locks: dict[int, asyncio.Lock] = {}
-
-    #: Send the first structured call of a run alone, so that a refusal costs one request (see complete()).
-    probe_first = True
 
     # -- capabilities -------------------------------------------------------------------------------
     @property
@@ -236,39 +232,25 @@ class BaseClient:
                 transient failures are exhausted, or at once for permanent ones.
             BudgetExceededError: the usage budget would be exceeded by this call.
         """
-        args = {"temperature": temperature, "max_tokens": max_tokens, "json_schema": json_schema, "seed": seed,
-                "n": n}
-        if json_schema is None or self.usage.structured_mode(self.ledger_key) is not None or not self.probe_first:
-            return await self._negotiated(messages, role, args)
-        # the first structured call of a run goes alone: concurrent calls wait for the mode it settles, so a
-        # refusing endpoint sees one refused request per run, not one per call in flight
-        async with self._probe_lock():
-            return await self._negotiated(messages, role, args)
-
-    async def _negotiated(self, messages: list[Message], role: str, args: dict[str, Any]) -> Completion:
-        """Send in the current mode; on a refusal of the structured part, fall back and send again."""
+        # calls in flight when the first refusal comes back are refused too; each then moves on to the mode
+        # recorded by the first (a refused request costs no tokens), and the downgrade is logged once
         while True:
             mode = self.structured_mode
-            request = self.build_request(messages, mode=mode, **args)
+            request = self.build_request(
+                messages, temperature=temperature, max_tokens=max_tokens, json_schema=json_schema, seed=seed,
+                n=n, mode=mode,
+            )
             try:
                 completion = await self._complete(request, role)
             except LLMError as exc:
-                if args["json_schema"] is None or not self._refused(exc, mode):
+                if json_schema is None or not self._refused(exc, mode):
                     raise
                 self._fall_back(mode, exc)
                 continue
-            if args["json_schema"] is not None and self.usage.structured_mode(self.ledger_key) is None:
+            if json_schema is not None and self.usage.structured_mode(self.ledger_key) is None:
                 why = "accepted" if self.negotiate else "forced (structured= or MALLM_STRUCTURED)"
                 self.usage.record_structured(self.ledger_key, mode, why)
             return completion
-
-    def _probe_lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        lock = self._probe_locks.get(id(loop))
-        if lock is None:
-            lock = asyncio.Lock()
-            self._probe_locks = {id(loop): lock}
-        return lock
 
     def _refused(self, exc: LLMError, mode: StructuredMode) -> bool:
         """Whether ``exc`` is the endpoint refusing the structured-output part of a request sent in ``mode``."""

@@ -263,9 +263,6 @@ class LocalLlamaClient(BaseClient):
     def endpoint(self) -> str:
         return f"local:{self.model_name}"
 
-    #: The in-process grammar path is known to compile our schemas (and has its own fallback): no probe call.
-    probe_first = False
-
     @property
     def schema_dialect(self) -> Dialect:
         """Tuples of typed slots: LLGuidance compiles them, and they cost about half the tokens of objects."""
