@@ -240,14 +240,14 @@ class OpenAICompatClient(BaseClient):
             ) from exc
         if not hasattr(response, "model_dump"):
             shown = " ".join(str(response).split())[:80]
-            error = LLMProviderError(
+            # status 200 (what it answered) makes it permanent: asking the same URL again gets the same page
+            raise LLMProviderError(
                 f"{self.endpoint} answered, but not with a chat completion (got {type(response).__name__}: "
                 f"{shown!r}); is it the API's base URL (it usually ends in /v1)? Check --llm",
+                status=200,
                 model=self.model,
                 endpoint=self.endpoint,
             )
-            error.transient = False  # asking the same URL again gets the same page
-            raise error
         return response.model_dump(mode="json")
 
     def _status_error(self, exc: Any) -> LLMError:
