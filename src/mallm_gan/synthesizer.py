@@ -17,6 +17,8 @@ import pandas as pd
 
 from . import runstate
 from .errors import ConfigError, NotFittedError, SchemaError
+from .gan.exposure import check_max_exposure, privacy_state, restore_privacy
+from .gan.gate import parse_gate
 from .gan.generator import derive_seed
 from .gan.loop import AdversarialLoop
 from .gan.optimizer import History, HistoryEntry, check_selection
@@ -37,11 +39,12 @@ PARAMS = (
     "generator_temperature", "optimizer_temperature", "max_concurrency", "patience", "selection", "copy_policy",
     "copy_k",
     "dcr_threshold", "max_rounds", "random_state", "max_calls", "max_tokens", "max_prompt_tokens",
-    "local_only", "timeout",
+    "local_only", "timeout", "release_gate", "max_exposure",
 )
 # parameters that change what a run computes: a run dir made with other values cannot be resumed
 RUN_IDENTITY = ("discriminator", "batch_size", "n_examples", "rows_per_call", "top_k",
-                "generator_temperature", "optimizer_temperature", "copy_policy", "copy_k", "dcr_threshold")
+                "generator_temperature", "optimizer_temperature", "copy_policy", "copy_k", "dcr_threshold",
+                "release_gate", "max_exposure")
 
 
 class MallmGan:
@@ -67,7 +70,11 @@ class MallmGan:
         copy_policy: ``"k"`` rejects rows equal to a training record that occurs fewer than ``copy_k``
             times; ``"never"`` rejects every exact copy; ``"allow"`` keeps all (still counted).
         copy_k: See ``copy_policy``.
-        dcr_threshold: Also reject rows closer than this (standardised L1) to a unique training record.
+        dcr_threshold: The older spelling of a numeric ``release_gate``.
+        release_gate: ``"auto"`` (default) rejects a row closer to a rare training record than the 5% quantile
+            of the training rows' own leave-one-out nearest-neighbour distances (the one project distance,
+            :mod:`mallm_gan.table.distance`); a number is the threshold itself; ``"off"`` disables it.
+        max_exposure: Most generator prompts any one real row may appear in (None: no cap).
         max_rounds: Top-up rounds per generation request before giving up.
         random_state: Seed of example order, discriminator and LLM seeds; ``None`` draws one (saved).
         max_calls, max_tokens: Budget; the run stops cleanly (checkpoint kept) when reached.
@@ -95,6 +102,8 @@ class MallmGan:
         copy_policy: str = "k",
         copy_k: int = 2,
         dcr_threshold: float | None = None,
+        release_gate: str | float | None = "auto",
+        max_exposure: int | None = None,
         max_rounds: int = 4,
         random_state: int | None = None,
         max_calls: int | None = None,
@@ -119,6 +128,8 @@ class MallmGan:
         self.copy_policy = copy_policy
         self.copy_k = copy_k
         self.dcr_threshold = dcr_threshold
+        self.release_gate = release_gate
+        self.max_exposure = max_exposure
         self.max_rounds = max_rounds
         self.random_state = random_state
         self.max_calls = max_calls
@@ -146,6 +157,19 @@ class MallmGan:
         check_selection(self.selection)
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
+        self.gate_setting()
+        check_max_exposure(self.max_exposure)
+
+    def gate_setting(self) -> str | float | None:
+        """The release gate in force: ``dcr_threshold`` is another spelling of a numeric ``release_gate``."""
+        mode, value = parse_gate(self.release_gate)
+        if self.dcr_threshold is None:
+            return self.release_gate
+        _, threshold = parse_gate(self.dcr_threshold)
+        if mode == "value" and value != threshold:
+            raise ConfigError(f"release_gate={self.release_gate!r} and dcr_threshold={self.dcr_threshold!r} "
+                              "disagree; give one of them")
+        return threshold
 
     # -- fit ----------------------------------------------------------------------------------------
     def fit(
@@ -208,6 +232,7 @@ class MallmGan:
         self.seed_ = self.random_state if self.random_state is not None else secrets.randbits(31)
         self._check_prompt_size(theta)
         state = self._load_checkpoint() if self.run_dir_ is not None else None
+        restore_privacy(self, state or {})
         loop = AdversarialLoop(self, callbacks=callbacks)
         asyncio.run(loop.run(state))
         return self
@@ -299,6 +324,7 @@ class MallmGan:
             "train": runstate.to_records(self.train_),
             "stopped": getattr(self, "stopped_", None),
             "patience_state": getattr(self, "patience_state_", None),
+            "privacy": privacy_state(self),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -346,6 +372,7 @@ class MallmGan:
         self.llm_name_ = state.get("llm")
         self.run_dir_ = run_dir
         self.stopped_ = state.get("stopped")
+        restore_privacy(self, state)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "theta_"):
@@ -404,7 +431,7 @@ class MallmGan:
 
 def _normalised_train(data: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
     """The training rows as the validator sees them (coerced, at the schema's precision), schema dtypes."""
-    validator = RowValidator(schema, schema.cast(data[schema.names]), copy_policy="allow")
+    validator = RowValidator(schema, schema.cast(data[schema.names]), copy_policy="allow", release_gate="off")
     result = validator.validate(runstate.to_records(data[schema.names]))
     if result.report.rejected:
         raise SchemaError(

@@ -109,8 +109,9 @@ class AdversarialLoop:
         model.usage_ = usage
         validator = RowValidator(
             schema, train, copy_policy=model.copy_policy, copy_k=model.copy_k,
-            dcr_threshold=model.dcr_threshold,
+            release_gate=model.gate_setting(),
         )
+        model.release_gate_ = validator.gate_.to_dict()
         discriminator = Discriminator(schema, kind=model.discriminator, random_state=seed)
         holdout = real_holdout(len(train), discriminator.test_size, derive_seed(seed, HOLDOUT))
         self._held_out = np.zeros(len(train), dtype=bool)
@@ -118,7 +119,7 @@ class AdversarialLoop:
         discriminator.fit_encoder(train, holdout=train.iloc[holdout])
         generator = Generator(
             gen_client, schema, temperature=model.generator_temperature, rows_per_call=model.rows_per_call,
-            max_rounds=model.max_rounds,
+            max_rounds=model.max_rounds, exposure=model.exposure_,
         )
         optimizer = Optimizer(opt_client, schema, temperature=model.optimizer_temperature, top_k=model.top_k)
         history = History(model.selection)

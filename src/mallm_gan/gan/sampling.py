@@ -72,8 +72,9 @@ def run_sampling(
     schema = model.schema_
     validator = RowValidator(
         schema, model.train_, copy_policy=model.copy_policy, copy_k=model.copy_k,
-        conditions=conditions or None, dcr_threshold=model.dcr_threshold,
+        conditions=conditions or None, release_gate=model.gate_setting(),
     )
+    model.release_gate_ = validator.gate_.to_dict()
     pool = example_pool(model, conditions)
     k = min(model.n_examples, len(pool))
     conditions_text = conditions.describe() if conditions else None
@@ -87,7 +88,7 @@ def run_sampling(
     clients = list({id(c): c for c in (gen_client, opt_client)}.values())
     generator = Generator(
         gen_client, schema, temperature=model.generator_temperature, rows_per_call=model.rows_per_call,
-        max_rounds=model.max_rounds,
+        max_rounds=model.max_rounds, exposure=model.exposure_,
     )
     done = 0
     chunk_no = 0
@@ -107,6 +108,7 @@ def run_sampling(
             )
             result = asyncio.run(_closing(request, clients if owned else []))
             total.add(result.report)
+            model.sample_near_copies_ = getattr(model, "sample_near_copies_", 0) + result.report.reasons["near_copy"]
             frame = result.frame(schema)
             done += len(frame)
             chunk_no += 1

@@ -264,9 +264,59 @@ class EchoRowsResponder:
         return blocks[-1]
 
 
+# -- a memorising stand-in ---------------------------------------------------------------------------------
+class MemorisingResponder:
+    """Plays a model that memorises: a share of its rows are an example row of the prompt with every number
+    moved by less than ``scale`` of itself; the other rows and every optimizer answer come from ``inner``
+    (the statistical :class:`~mallm_gan.testing.simulated.SimulatedResponder` by default). Not a model.
+
+    Args:
+        inner: Responder for everything that is not a memorised row.
+        share: Chance that a row is a memorised example.
+        scale: Largest relative move of a memorised number (0.005: below 0.5%).
+        seed: Seed of which rows are memorised and how they move.
+    """
+
+    def __init__(self, inner: Responder | None = None, *, share: float = 0.5, scale: float = 0.005,
+                 seed: int | None = 0) -> None:
+        if inner is None:
+            from .simulated import SimulatedResponder
+
+            inner = SimulatedResponder()
+        self.inner = inner
+        self.share = share
+        self.scale = scale
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.memorised = 0
+
+    def __call__(self, request: dict[str, Any]) -> Answer:
+        answer = self.inner(request)
+        text = last_user_text(request)
+        start, end = text.find("<examples>"), text.find("</examples>")
+        if not isinstance(answer, str) or start < 0 or end < start:
+            return answer
+        try:
+            examples = json.loads(text[text.index("{", start):text.rindex("}", start, end) + 1])
+            payload = json.loads(answer)
+            columns, rows = list(examples["columns"]), examples["rows"]
+        except (ValueError, KeyError, TypeError):
+            return answer
+        if not isinstance(payload, dict) or not isinstance(payload.get("rows"), list) or not rows:
+            return answer
+        with self._lock:
+            for i, row in enumerate(payload["rows"]):
+                if not isinstance(row, list) or len(row) != len(columns) or self._rng.random() >= self.share:
+                    continue
+                payload["rows"][i] = [jitter(v, self._rng, self.scale) for v in self._rng.choice(rows)]
+                self.memorised += 1
+        return json.dumps(payload, separators=(",", ":"))
+
+
 __all__ = [
     "Answer",
     "EchoRowsResponder",
+    "MemorisingResponder",
     "Reply",
     "Responder",
     "ScriptExhaustedError",

@@ -1,0 +1,146 @@
+"""Exposure records: how often each real training row was put in a prompt, and to which endpoint.
+
+Every example row of a generator prompt is counted when the prompt is built, per training row and per
+endpoint (its description with any credentials, query string and details removed). A call answered from
+the run's cache after an interruption is counted again, so the counts are an upper bound on what left the
+machine. ``max_exposure`` caps how many prompts one row may appear in: a row at the cap is left out of later
+prompts, and when no row of a call is left, the call is not made; when no call of a round can be made, the
+run stops with :class:`ExposureCapError` (a budget: the finished iterations are kept). The ledger lives in
+the run's ``model.json``; no row or key is written anywhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from ..errors import BudgetExceededError, ConfigError
+
+_USERINFO = re.compile(r"(\w+://)[^/@\s]*@")
+_QUERY = re.compile(r"(\w+://[^\s?#]*)[?#]\S*")
+_DETAILS = re.compile(r"\s*\([^)]*\)\s*$")
+
+
+class ExposureCapError(BudgetExceededError):
+    """Every candidate example row has reached ``max_exposure`` prompts."""
+
+
+def redact_endpoint(description: str) -> str:
+    """An endpoint's description without credentials in URLs, query strings or trailing details."""
+    text = _USERINFO.sub(r"\1", description)
+    text = _QUERY.sub(r"\1", text)
+    return _DETAILS.sub("", text).strip()
+
+
+def check_max_exposure(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"max_exposure must be a whole number >= 1 or None, got {value!r}")
+    return int(value)
+
+
+class ExposureLedger:
+    """Counts of prompts per (endpoint, training row), with an optional cap per row.
+
+    Args:
+        max_exposure: Most prompts any one training row may appear in, over all endpoints (None: no cap).
+    """
+
+    def __init__(self, max_exposure: int | None = None) -> None:
+        self.max_exposure = check_max_exposure(max_exposure)
+        self.counts: dict[str, Counter[int]] = {}
+        self.prompts: Counter[str] = Counter()
+
+    def exposure(self, row: int) -> int:
+        """Prompts row ``row`` has appeared in, over every endpoint."""
+        return sum(counts.get(row, 0) for counts in self.counts.values())
+
+    def admit(self, endpoint: str, examples: pd.DataFrame) -> pd.DataFrame:
+        """The example rows that may still be sent (under the cap), recorded as sent to ``endpoint``."""
+        rows = [int(i) for i in examples.index]
+        if self.max_exposure is not None:
+            keep = [self.exposure(i) < self.max_exposure for i in rows]
+            examples = examples[keep]
+            rows = [i for i, ok in zip(rows, keep, strict=True) if ok]
+        if rows:
+            name = redact_endpoint(endpoint)
+            self.counts.setdefault(name, Counter()).update(rows)
+            self.prompts[name] += 1
+        return examples
+
+    def refuse(self) -> ExposureCapError:
+        return ExposureCapError(
+            f"max_exposure={self.max_exposure}: every example row for this request has already been in "
+            f"{self.max_exposure} prompts, so no further prompt can be sent; raise --max-exposure, or accept "
+            "the rows produced so far"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        totals: Counter[int] = Counter()
+        for counts in self.counts.values():
+            totals.update(counts)
+        return {
+            "max_exposure": self.max_exposure,
+            "rows_sent": len(totals),
+            "max_row_exposure": max(totals.values(), default=0),
+            "endpoints": {
+                name: {"prompts": self.prompts[name], "rows_sent": len(counts),
+                       "row_appearances": sum(counts.values()), "max_row_exposure": max(counts.values(), default=0)}
+                for name, counts in self.counts.items()
+            },
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.summary()
+        out["per_row"] = {name: {str(i): n for i, n in sorted(counts.items())} for name, counts in self.counts.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, max_exposure: int | None) -> ExposureLedger:
+        ledger = cls(max_exposure)
+        for name, rows in ((data or {}).get("per_row") or {}).items():
+            ledger.counts[name] = Counter({int(i): int(n) for i, n in rows.items()})
+        for name, info in ((data or {}).get("endpoints") or {}).items():
+            ledger.prompts[name] = int(info.get("prompts", 0))
+        return ledger
+
+
+def near_copies_rejected(reports: list[Mapping[str, Any]]) -> int:
+    return sum(int((r.get("reasons") or {}).get("near_copy", 0)) for r in reports)
+
+
+def privacy_state(model: Any) -> dict[str, Any]:
+    """What ``model.json`` records about privacy: the release gate with its rejections, and exposure."""
+    history = getattr(model, "history_", None)
+    gate = dict(getattr(model, "release_gate_", None) or {})
+    if gate:
+        gate["rejected"] = {
+            "fit": near_copies_rejected([e.report for e in history.entries]) if history is not None else 0,
+            "sample": int(getattr(model, "sample_near_copies_", 0)),
+        }
+    ledger = getattr(model, "exposure_", None)
+    return {"release_gate": gate or None, "exposure": ledger.to_dict() if ledger is not None else None}
+
+
+def restore_privacy(model: Any, state: Mapping[str, Any]) -> None:
+    """Set ``release_gate_``, ``sample_near_copies_`` and ``exposure_`` from a saved state."""
+    saved = state.get("privacy") or {}
+    gate = dict(saved.get("release_gate") or {})
+    model.sample_near_copies_ = int((gate.pop("rejected", None) or {}).get("sample", 0))
+    model.release_gate_ = gate or None
+    model.exposure_ = ExposureLedger.from_dict(saved.get("exposure"), model.max_exposure)
+
+
+__all__ = [
+    "ExposureCapError",
+    "ExposureLedger",
+    "check_max_exposure",
+    "privacy_state",
+    "redact_endpoint",
+    "restore_privacy",
+]
