@@ -254,9 +254,11 @@ def sample(
 
 
 def _record_exposure(model: Any, run_dir: Path) -> None:
-    """Write the model back with this sampling's exposure (and gate rejections) added to its record."""
+    """Add this sampling's exposure (and gate rejections) to the saved model's record."""
+    from ..gan.exposure import record_sampling
     from ..runstate import MODEL
 
     target = run_dir / MODEL if run_dir.is_dir() else run_dir
     if target.is_file() and getattr(model, "exposure_", None) is not None:
-        model.save(target)
+        record_sampling(model, target)
+        console.print(f"exposure recorded in {target}")

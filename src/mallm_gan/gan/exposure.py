@@ -127,6 +127,21 @@ def privacy_state(model: Any) -> dict[str, Any]:
     return {"release_gate": gate or None, "exposure": ledger.to_dict() if ledger is not None else None}
 
 
+def record_sampling(model: Any, path: Any) -> None:
+    """Add a sampling's exposure and gate rejections to the saved model file at ``path``, changing nothing
+    else in it (a setting overridden for one sampling, like ``local_only``, stays as saved)."""
+    from .. import runstate
+
+    state = runstate.read_json(path)
+    now = privacy_state(model)
+    saved = state.setdefault("privacy", {}) or {}
+    saved["exposure"] = now["exposure"]
+    if saved.get("release_gate"):
+        saved["release_gate"].setdefault("rejected", {})["sample"] = int(getattr(model, "sample_near_copies_", 0))
+    state["privacy"] = saved
+    runstate.atomic_write_json(path, state)
+
+
 def restore_privacy(model: Any, state: Mapping[str, Any]) -> None:
     """Set ``release_gate_``, ``sample_near_copies_`` and ``exposure_`` from a saved state."""
     saved = state.get("privacy") or {}
@@ -141,6 +156,7 @@ __all__ = [
     "ExposureLedger",
     "check_max_exposure",
     "privacy_state",
+    "record_sampling",
     "redact_endpoint",
     "restore_privacy",
 ]
