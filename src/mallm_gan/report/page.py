@@ -14,7 +14,7 @@ from typing import Any
 
 from ..runstate import atomic_write_text
 from . import plots
-from .evaluation import evaluation_section
+from .evaluation import evaluation_section, privacy_section
 from .graphs import dag_panels, dag_section
 from .html import esc
 from .run import RunData, edges_of, load_run
@@ -104,6 +104,7 @@ def render_report(run: RunData) -> str:
             distance=distance,
         ),
         rows_section(entries, run.sample_report),
+        privacy_section(run.state.get("privacy")),
         evaluation_section(run.evaluation),
     ]
     return (
