@@ -37,6 +37,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -116,9 +117,15 @@ def syntheval_figures(synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.
         for col in train.columns:
             if col not in cats:
                 frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
-    evaluator = SynthEval(frames[0], holdout_dataframe=frames[1], cat_cols=cats, verbose=False, console="off",
-                          enable_plots=False, show_warnings=False)
-    evaluator.evaluate(frames[2], target, nndr={}, dcr={})
+    here = Path.cwd()
+    with tempfile.TemporaryDirectory() as scratch:  # SynthEval writes a config file into the working directory
+        os.chdir(scratch)
+        try:
+            evaluator = SynthEval(frames[0], holdout_dataframe=frames[1], cat_cols=cats, verbose=False,
+                                  console="off", enable_plots=False, show_warnings=False)
+            evaluator.evaluate(frames[2], target, nndr={}, dcr={})
+        finally:
+            os.chdir(here)
     raw = evaluator._raw_results
     return {"syntheval_nndr_avg": raw["nndr"]["avg"], "syntheval_mdcr": raw["dcr"]["mDCR"]}
 
@@ -221,7 +228,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-fake", action="store_true", help="skip the fake-server runs")
     parser.add_argument("--syntheval", action="store_true", help="add SynthEval's NNDR and median DCR ratio")
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data directory (default ../shared/data)")
-    parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "out" / "privacy")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "mallm-gan-privacy",
+                        help="where run directories and synthetic CSVs go (default: a folder in the temp dir)")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     return parser.parse_args(argv)
 
