@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -107,10 +108,6 @@ def library_figures(synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.Da
 
 
 def syntheval_figures(synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, target: str) -> dict:
-    try:
-        from syntheval import SynthEval
-    except ImportError:
-        return {"syntheval": "not installed (pip install syntheval)"}
     cats = [c for c in train.columns if not pd.api.types.is_numeric_dtype(train[c])]
     frames = [f[train.columns].copy() for f in (train, holdout, synthetic)]
     for frame in frames:
@@ -121,6 +118,10 @@ def syntheval_figures(synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.
     with tempfile.TemporaryDirectory() as scratch:  # SynthEval writes a config file into the working directory
         os.chdir(scratch)
         try:
+            try:
+                from syntheval import SynthEval
+            except ImportError:
+                return {"syntheval": "not installed (pip install syntheval)"}
             evaluator = SynthEval(frames[0], holdout_dataframe=frames[1], cat_cols=cats, verbose=False,
                                   console="off", enable_plots=False, show_warnings=False)
             evaluator.evaluate(frames[2], target, nndr={}, dcr={})
@@ -149,7 +150,8 @@ def run(command: list[str], log: Path) -> float:
 
 
 def mallm_gan_output(train_csv: Path, target: str, llm: str, out: Path, seed: int, extra: list[str]) -> pd.DataFrame:
-    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)  # a run directory left from before would be resumed, not refitted
+    out.mkdir(parents=True)
     log = out / "commands.log"
     run(cli("fit", train_csv, "--target", target, "--llm", llm, "--seed", seed, "--out", out / "run",
             "--no-report", *extra), log)
@@ -169,12 +171,13 @@ def fake_outputs(args: argparse.Namespace, work: Path) -> dict[str, pd.DataFrame
         ("memorising stand-in, --release-gate off", MemorisingResponder, ["--release-gate", "off"]),
         ("simulated responder alone, default", SimulatedResponder, []),
     ]
-    for label, kind, extra in plans:
-        responder = MemorisingResponder(seed=args.seed) if kind is MemorisingResponder else SimulatedResponder()
-        with FakeOpenAIServer(responder) as server:
-            slug = f"fake{len(outputs)}"
-            outputs[label] = mallm_gan_output(train_csv, "charges", f"openai:fake@{server.url}", work / slug,
-                                              args.seed, extra)
+    for seed in args.seeds:
+        for label, kind, extra in plans:
+            responder = MemorisingResponder(seed=seed) if kind is MemorisingResponder else SimulatedResponder()
+            with FakeOpenAIServer(responder) as server:
+                slug = f"fake{len(outputs)}"
+                outputs[f"{label}, seed {seed}"] = mallm_gan_output(
+                    train_csv, "charges", f"openai:fake@{server.url}", work / slug, seed, extra)
     return outputs
 
 
@@ -220,9 +223,28 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
         print("| " + " | ".join(cells) + " |")
 
 
+def print_means(rows: list[dict[str, Any]]) -> None:
+    """Mean over seeds of the rows that differ only in their seed."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if ", seed " in r["output"]:
+            groups.setdefault(r["output"].rsplit(", seed ", 1)[0], []).append(r)
+    if not groups:
+        return
+    print("\n| output (mean over seeds) | seeds | near copies (ind.) | MIA AUC (ind.) | DCR share | MLE |")
+    print("|---|---|---|---|---|---|")
+    for label, group in groups.items():
+        def mean(part: str, key: str, group: list[dict[str, Any]] = group) -> float:
+            return float(np.mean([g[part][key] for g in group]))
+        print(f"| {label} | {len(group)} | {mean('independent', 'near_copy_share'):.0%} | "
+              f"{mean('independent', 'mia_auc'):.2f} | {mean('library', 'dcr_share'):.2f} | "
+              f"{mean('library', 'mle'):.3f} |")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the real-model run and the baselines")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the fake-server runs")
     parser.add_argument("--real", action="store_true", help="also run the real embedded model (slow)")
     parser.add_argument("--real-epochs", type=int, default=5, help="epochs of the real-model fit (default 5)")
     parser.add_argument("--skip-fake", action="store_true", help="skip the fake-server runs")
@@ -264,6 +286,7 @@ def main(argv: list[str] | None = None) -> None:
                 row["library"].update(syntheval_figures(synthetic, train, holdout, TARGETS[dataset]))
             rows.append(row)
     print_rows(rows)
+    print_means(rows)
     if args.syntheval:
         print("\n| dataset | output | NNDR median (ours) | SynthEval NNDR mean | SynthEval median DCR ratio |")
         print("|---|---|---|---|---|")

@@ -286,7 +286,7 @@ class MemorisingResponder:
         self.inner = inner
         self.share = share
         self.scale = scale
-        self._rng = random.Random(seed)
+        self.seed = seed
         self._lock = threading.Lock()
         self.memorised = 0
 
@@ -304,12 +304,16 @@ class MemorisingResponder:
             return answer
         if not isinstance(payload, dict) or not isinstance(payload.get("rows"), list) or not rows:
             return answer
+        # one generator per request, from its content: the same request gets the same answer in any order
+        rng = random.Random(f"{self.seed}:{json.dumps(request.get('messages'), sort_keys=True)}:{request.get('seed')}")
+        memorised = 0
+        for i, row in enumerate(payload["rows"]):
+            if not isinstance(row, list) or len(row) != len(columns) or rng.random() >= self.share:
+                continue
+            payload["rows"][i] = [jitter(v, rng, self.scale) for v in rng.choice(rows)]
+            memorised += 1
         with self._lock:
-            for i, row in enumerate(payload["rows"]):
-                if not isinstance(row, list) or len(row) != len(columns) or self._rng.random() >= self.share:
-                    continue
-                payload["rows"][i] = [jitter(v, self._rng, self.scale) for v in self._rng.choice(rows)]
-                self.memorised += 1
+            self.memorised += memorised
         return json.dumps(payload, separators=(",", ":"))
 
 
