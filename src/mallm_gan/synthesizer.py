@@ -166,7 +166,7 @@ class MallmGan:
         if self.dcr_threshold is None:
             return self.release_gate
         _, threshold = parse_gate(self.dcr_threshold)
-        if mode == "value" and value != threshold:
+        if mode != "auto" and value != threshold:
             raise ConfigError(f"release_gate={self.release_gate!r} and dcr_threshold={self.dcr_threshold!r} "
                               "disagree; give one of them")
         return threshold

@@ -107,5 +107,7 @@ def test_mallm_gan_defaults_to_auto_and_refuses_two_disagreeing_spellings():
     assert MallmGan(release_gate="0.4", dcr_threshold=0.4).gate_setting() == 0.4
     with pytest.raises(ConfigError, match="disagree"):
         MallmGan(release_gate=0.3, dcr_threshold=0.4).gate_setting()
+    with pytest.raises(ConfigError, match="disagree"):
+        MallmGan(release_gate="off", dcr_threshold=0.4).gate_setting()
     with pytest.raises(ConfigError, match="release gate"):
         MallmGan(release_gate="maybe").gate_setting()
