@@ -1,7 +1,7 @@
 """The release gate, exposure records and the saved --local-only guard, end to end through the fake server.
 
 The memorising stand-in answers half its rows with an example row whose numbers are moved by < 0.5%; the data
-is the insurance N=100 split shipped in tests/data/privacy.
+is the insurance N=100 split shipped in tests/data/insurance/splits/n100.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from typer.testing import CliRunner
 
 from mallm_gan import MallmGan
 from mallm_gan.cli import _load_commands, app
+from mallm_gan.cli.app import exit_code
 from mallm_gan.errors import BudgetExceededError, ConfigError
 from mallm_gan.evaluation import privacy_attacks
 from mallm_gan.llm.openai_compat import OpenAICompatClient
 from mallm_gan.table.schema import TableSchema
 from mallm_gan.testing.responders import MemorisingResponder
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "privacy"
+DATA = Path(__file__).resolve().parents[1] / "data" / "insurance" / "splits" / "n100"
 SETTINGS: dict[str, Any] = {"epochs": 1, "batch_size": 50, "random_state": 0}
 runner = CliRunner()
 _load_commands()
@@ -30,7 +31,7 @@ _load_commands()
 
 @pytest.fixture(scope="module")
 def insurance() -> tuple[pd.DataFrame, pd.DataFrame]:
-    return pd.read_csv(DATA / "insurance_train.csv"), pd.read_csv(DATA / "insurance_test.csv")
+    return pd.read_csv(DATA / "train.csv"), pd.read_csv(DATA / "test.csv")
 
 
 def _cli(*args: Any) -> Any:
@@ -116,7 +117,7 @@ def test_a_saved_local_only_guard_is_kept_by_sample(fake_server, insurance, tmp_
     remote = "openai:gpt-4o@https://example.invalid/v1"
     # no --local-only on the command line: the saved guard still refuses the remote endpoint
     result = _cli("sample", run, "--rows", "5", "--llm", remote, "--out", tmp_path / "s.csv")
-    assert result.exit_code == ConfigError.exit_code, result.output
+    assert result.exit_code == exit_code(ConfigError), result.output
     assert "--local-only" in result.output and "example.invalid" in result.output and not sent
     # lifting it takes an explicit flag, and the CLI says so
     result = _cli("sample", run, "--rows", "5", "--llm", remote, "--no-local-only", "--out", tmp_path / "s.csv")

@@ -12,6 +12,7 @@ from mallm_gan import MallmGan
 from mallm_gan.errors import ConfigError
 from mallm_gan.gan.gate import ReleaseGate, parse_gate
 from mallm_gan.gan.validation import RowValidator
+from mallm_gan.settings import IDENTITY, Settings
 from mallm_gan.table.coerce import normalise_frame
 from mallm_gan.table.schema import TableSchema
 
@@ -102,12 +103,23 @@ def test_a_row_that_is_a_training_record_is_judged_by_the_k_rule_not_the_gate():
 
 
 def test_mallm_gan_defaults_to_auto_and_refuses_two_disagreeing_spellings():
-    assert MallmGan().release_gate == "auto"
-    assert MallmGan(dcr_threshold=0.4).gate_setting() == 0.4
-    assert MallmGan(release_gate="0.4", dcr_threshold=0.4).gate_setting() == 0.4
+    assert MallmGan().release_gate == "auto" and Settings().gate() == "auto"
+    assert Settings(dcr_threshold=0.4).gate() == 0.4
+    assert Settings(release_gate="0.4", dcr_threshold=0.4).gate() == 0.4
     with pytest.raises(ConfigError, match="disagree"):
-        MallmGan(release_gate=0.3, dcr_threshold=0.4).gate_setting()
+        Settings(release_gate=0.3, dcr_threshold=0.4)
     with pytest.raises(ConfigError, match="disagree"):
-        MallmGan(release_gate="off", dcr_threshold=0.4).gate_setting()
+        Settings(release_gate="off", dcr_threshold=0.4)
     with pytest.raises(ConfigError, match="release gate"):
-        MallmGan(release_gate="maybe").gate_setting()
+        Settings(release_gate="maybe")
+    with pytest.raises(ConfigError, match="max_exposure"):
+        Settings(max_exposure=0)
+    # the facade's parameters are checked as settings when it fits
+    with pytest.raises(ConfigError, match="disagree"):
+        MallmGan(release_gate=0.3, dcr_threshold=0.4)._settings()
+
+
+def test_the_gate_and_the_exposure_cap_are_part_of_the_run_identity():
+    assert {"release_gate", "max_exposure"} <= set(IDENTITY)
+    assert Settings(release_gate="off").identity() != Settings().identity()
+    assert Settings(max_exposure=3).identity() != Settings().identity()

@@ -73,6 +73,13 @@ class ExposureLedger:
             self.prompts[name] += 1
         return examples
 
+    def merge(self, other: ExposureLedger) -> ExposureLedger:
+        """Add ``other``'s counts to this ledger's (its own cap stays); returns self."""
+        for name, counts in other.counts.items():
+            self.counts.setdefault(name, Counter()).update(counts)
+        self.prompts.update(other.prompts)
+        return self
+
     def refuse(self) -> ExposureCapError:
         return ExposureCapError(
             f"max_exposure={self.max_exposure}: every example row for this request has already been in "
@@ -114,17 +121,35 @@ def near_copies_rejected(reports: list[Mapping[str, Any]]) -> int:
     return sum(int((r.get("reasons") or {}).get("near_copy", 0)) for r in reports)
 
 
-def privacy_state(model: Any) -> dict[str, Any]:
-    """What ``model.json`` records about privacy: the release gate with its rejections, and exposure."""
-    history = getattr(model, "history_", None)
-    gate = dict(getattr(model, "release_gate_", None) or {})
+def privacy_record(
+    release_gate: Mapping[str, Any] | None, fit_reports: list[Mapping[str, Any]], exposure: ExposureLedger | None,
+    *, sample_near_copies: int = 0,
+) -> dict[str, Any]:
+    """What ``model.json`` records about privacy: the release gate with its rejections (fit's, from the
+    iterations' reports, and sampling's), and the exposure ledger."""
+    gate = dict(release_gate or {})
     if gate:
-        gate["rejected"] = {
-            "fit": near_copies_rejected([e.report for e in history.entries]) if history is not None else 0,
-            "sample": int(getattr(model, "sample_near_copies_", 0)),
-        }
-    ledger = getattr(model, "exposure_", None)
-    return {"release_gate": gate or None, "exposure": ledger.to_dict() if ledger is not None else None}
+        gate["rejected"] = {"fit": near_copies_rejected(fit_reports), "sample": int(sample_near_copies)}
+    return {"release_gate": gate or None, "exposure": exposure.to_dict() if exposure is not None else None}
+
+
+def read_privacy(state: Mapping[str, Any]) -> tuple[dict[str, Any] | None, ExposureLedger, int]:
+    """The release gate description, the exposure ledger (uncapped: the settings in force cap it) and the
+    sampling's near-copy rejections saved in a run file's privacy block."""
+    saved = state.get("privacy") or {}
+    gate = dict(saved.get("release_gate") or {})
+    sample = int((gate.pop("rejected", None) or {}).get("sample", 0))
+    return gate or None, ExposureLedger.from_dict(saved.get("exposure"), None), sample
+
+
+def privacy_state(model: Any) -> dict[str, Any]:
+    """The privacy block of a fitted model (read from its ``release_gate_``, ``history_``, ``exposure_`` and
+    ``sample_near_copies_``)."""
+    history = getattr(model, "history_", None)
+    return privacy_record(
+        getattr(model, "release_gate_", None), [e.report for e in history.entries] if history is not None else [],
+        getattr(model, "exposure_", None), sample_near_copies=int(getattr(model, "sample_near_copies_", 0)),
+    )
 
 
 def record_sampling(model: Any, path: Any) -> None:
@@ -138,25 +163,19 @@ def record_sampling(model: Any, path: Any) -> None:
     saved["exposure"] = now["exposure"]
     if saved.get("release_gate"):
         saved["release_gate"].setdefault("rejected", {})["sample"] = int(getattr(model, "sample_near_copies_", 0))
+    elif now["release_gate"]:
+        saved["release_gate"] = now["release_gate"]
     state["privacy"] = saved
     runstate.atomic_write_json(path, state)
-
-
-def restore_privacy(model: Any, state: Mapping[str, Any]) -> None:
-    """Set ``release_gate_``, ``sample_near_copies_`` and ``exposure_`` from a saved state."""
-    saved = state.get("privacy") or {}
-    gate = dict(saved.get("release_gate") or {})
-    model.sample_near_copies_ = int((gate.pop("rejected", None) or {}).get("sample", 0))
-    model.release_gate_ = gate or None
-    model.exposure_ = ExposureLedger.from_dict(saved.get("exposure"), model.max_exposure)
 
 
 __all__ = [
     "ExposureCapError",
     "ExposureLedger",
     "check_max_exposure",
+    "privacy_record",
     "privacy_state",
+    "read_privacy",
     "record_sampling",
     "redact_endpoint",
-    "restore_privacy",
 ]

@@ -21,36 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..settings import GateSetting, parse_gate
 from ..table.distance import MixedDistance
 from ..table.schema import TableSchema
 
-GateSetting = str | float | int | None
 GATE_QUANTILE = 0.05
 GATE_MODES = ("auto", "off")
-
-
-def parse_gate(value: GateSetting) -> tuple[str, float | None]:
-    """``("off", None)``, ``("auto", None)`` or ``("value", threshold)`` for a gate setting.
-
-    Raises:
-        ConfigError: the setting is neither ``off``, ``auto`` nor a number >= 0.
-    """
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
-        return "off", None
-    if isinstance(value, str) and value.strip().lower() == "auto":
-        return "auto", None
-    number: float | None = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
-    if number is None or not np.isfinite(number) or number < 0:
-        raise ConfigError(f"release gate must be 'off', 'auto' or a distance >= 0, got {value!r}")
-    return "value", number
 
 
 class ReleaseGate:
