@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..runstate import CACHE as CACHE_FILENAME
 from .base import BaseClient, RetryPolicy
 from .cache import ResponseCache
 from .models import DEFAULT_MODEL
@@ -27,7 +28,6 @@ from .usage import UsageTracker
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCAL_SPEC = f"local:{DEFAULT_MODEL}"
-CACHE_FILENAME = "llm-cache.sqlite"
 STRUCTURED_MODES = ("json_schema", "json_object", "none")
 CACHE_POLICIES = ("auto", "on", "off")
 
@@ -152,7 +152,8 @@ def register_backend(
         name: The spec prefix, e.g. ``"vllm"`` for ``vllm:MODEL``.
         factory: ``factory(spec: LLMSpec, **options) -> BaseClient``, or ``"module:attribute"`` to import it
             on first use. ``options`` are :class:`BaseClient` fields (max_concurrency, timeout, retry,
-            cache, cache_policy, usage, and structured when the caller chose one) plus backend options.
+            cache, cache_policy, usage, and structured with negotiate=False when the caller chose a mode)
+            plus backend options.
         form: One line for the list of valid forms, e.g. ``"vllm:MODEL   a vLLM server"``.
         accepts_url: Whether ``name:MODEL@URL`` is allowed.
         needs_model: Whether a bare ``name`` (no ``:MODEL``) is malformed.
@@ -219,7 +220,7 @@ def _structured_mode(structured: str | None) -> str | None:
 def create_llm(
     spec: str | LLMSpec | None = None,
     *,
-    max_concurrency: int = 16,
+    max_concurrency: int | None = None,
     timeout: float = 120.0,
     max_retries: int = 4,
     retry: RetryPolicy | None = None,
@@ -233,12 +234,14 @@ def create_llm(
 
     Args:
         spec: A spec string or :class:`LLMSpec`; ``None`` resolves through :func:`resolve_spec`.
-        max_concurrency: Requests in flight at most.
+        max_concurrency: Requests in flight at most; ``None`` takes the backend's default (16 for an HTTP
+            endpoint, one per slot for the in-process model).
         timeout: Seconds per request.
         max_retries: Retries of transient failures (ignored when ``retry`` is given).
         retry: A full backoff policy, e.g. ``RetryPolicy(base_delay=0.01)`` in tests.
-        structured: ``json_schema``, ``json_object`` or ``none``; ``None`` takes ``$MALLM_STRUCTURED`` or
-            else the backend's default.
+        structured: ``json_schema``, ``json_object`` or ``none`` forces that mode; ``None`` takes
+            ``$MALLM_STRUCTURED``, or else starts from the backend's default and negotiates (falls back when
+            the endpoint refuses a mode, see :mod:`mallm_gan.llm.base`).
         cache_dir: Directory of the response cache (``llm-cache.sqlite``); ``None`` means no cache.
         cache_policy: ``auto`` (only reproducible requests), ``on`` or ``off``.
         usage: A shared :class:`UsageTracker` (and budget); a new one when ``None``.
@@ -251,8 +254,6 @@ def create_llm(
         parsed = spec
     else:
         parsed = parse_spec(resolve_spec(spec)[0])
-    if max_concurrency < 1:
-        raise ConfigError(f"max_concurrency must be >= 1, got {max_concurrency}")
     if not timeout > 0:
         raise ConfigError(f"timeout must be > 0 seconds, got {timeout}")
     if max_retries < 0:
@@ -263,7 +264,6 @@ def create_llm(
     factory = _load_factory(parsed.backend)
     cache = ResponseCache(Path(cache_dir) / CACHE_FILENAME) if cache_dir is not None else None
     options: dict[str, Any] = {
-        "max_concurrency": max_concurrency,
         "timeout": float(timeout),
         "retry": retry if retry is not None else RetryPolicy(max_retries=max_retries),
         "cache": cache,
@@ -271,8 +271,12 @@ def create_llm(
         "usage": usage if usage is not None else UsageTracker(),
         **backend_options,
     }
+    if max_concurrency is not None:  # else the backend's own default (validated by the client)
+        options["max_concurrency"] = max_concurrency
     if mode is not None:
+        # a mode the caller chose is kept even when the endpoint refuses it: the error then says so
         options["structured"] = mode
+        options["negotiate"] = False
     try:
         client = factory(parsed, **options)
     except BaseException:
