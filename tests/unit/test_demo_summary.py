@@ -33,6 +33,9 @@ def test_a_theta_the_optimizer_never_changed_is_said_plainly() -> None:
     assert lines[1].startswith("(b) the optimizer did not change θ within 2 iteration(s)")
     assert "no learning of θ" in lines[1]
     assert [line[:3] for line in lines] == ["(a)", "(b)", "(c)", "(d)"]
+    # (d) says what a bigger model is for, and claims no effect that was not measured
+    assert "GPT-4o-class" in lines[3] and "--llm" in lines[3] and "qwen2.5-coder-1.5b" in lines[3]
+    assert "more closely" not in lines[3]
 
 
 def test_a_changed_theta_names_its_edges_scores_and_whether_it_was_used() -> None:
