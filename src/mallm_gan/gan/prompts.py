@@ -292,8 +292,13 @@ def _format_score(score: float) -> str:
     return "unknown" if score is None or math.isnan(score) else f"{score:.3f}"
 
 
+#: Answer forms of the optimizer: the whole causal structure, or edits of the best version's structure.
+OPTIMIZER_FORMS = ("dag", "edits")
+
+
 def optimizer_messages(
-    pairs: Sequence[tuple[DataGenerationProcess, float]], schema: TableSchema, *, context: str
+    pairs: Sequence[tuple[DataGenerationProcess, float]], schema: TableSchema, *, context: str,
+    feedback: str = "", form: str = "dag",
 ) -> list[Message]:
     """The optimizer's meta-prompt: earlier (θ, score) pairs, worst first and best last, and the request.
 
@@ -303,7 +308,12 @@ def optimizer_messages(
             score is shown as unknown.
         schema: The table's schema (the optimizer may only use its column names).
         context: What the data is about.
+        feedback: A block on why the best version's rows were told apart (:mod:`mallm_gan.gan.feedback`),
+            placed after the versions; empty for the paper's meta-prompt.
+        form: ``"dag"`` asks for the whole new structure, ``"edits"`` for edges to add, remove or reverse.
     """
+    if form not in OPTIMIZER_FORMS:
+        raise ConfigError(f"optimizer form must be one of {list(OPTIMIZER_FORMS)}, got {form!r}")
     if not pairs:
         raise ConfigError("the optimizer needs at least one (θ, score) pair")
     # best last: models weigh the end of the prompt most
@@ -327,16 +337,51 @@ def optimizer_messages(
             "ones. The versions are sorted from the worst score to the best: the last one is the best so "
             "far.",
             "\n\n".join(blocks),
-            "Write a new causal structure and task instruction that you expect to get a lower score than "
-            "every version above. You may add, remove or reverse edges, and rewrite the instruction so that "
-            "it helps the generator follow the structure and make realistic, diverse rows. Use only these "
-            f"column names, spelled exactly as here: {_dumps(names)}. The causal structure must be acyclic. "
-            f"Keep the instruction under {MAX_INSTRUCTION_CHARS} characters.\n"
-            "Answer with JSON only, no other text, in this form:\n"
-            '{"dag": [["parent", "child"], ...], "instruction": "..."}',
+            *([feedback.strip()] if feedback.strip() else []),
+            _optimizer_request(names, form),
         ]
     )
     return [{"role": "system", "content": OPTIMIZER_ROLE}, {"role": "user", "content": user}]
+
+
+def _optimizer_request(names: Sequence[str], form: str) -> str:
+    common = (
+        "it helps the generator follow the structure and make realistic, diverse rows. Use only these "
+        f"column names, spelled exactly as here: {_dumps(list(names))}. The causal structure must be acyclic. "
+        f"Keep the instruction under {MAX_INSTRUCTION_CHARS} characters.\n"
+        "Answer with JSON only, no other text, in this form:\n"
+    )
+    if form == "edits":
+        return (
+            "Change the last (best) version so that you expect a lower score than every version above: name "
+            "the few edges to add, to remove and to reverse (each as [parent, child], as it reads now; leave a "
+            "list empty when there is nothing to change), and rewrite the instruction so that " + common
+            + '{"add": [["parent", "child"]], "remove": [], "reverse": [], "instruction": "..."}'
+        )
+    return (
+        "Write a new causal structure and task instruction that you expect to get a lower score than "
+        "every version above. You may add, remove or reverse edges, and rewrite the instruction so that "
+        + common + '{"dag": [["parent", "child"], ...], "instruction": "..."}'
+    )
+
+
+def optimizer_edits_json_schema(columns: Sequence[str]) -> dict[str, Any]:
+    """JSON Schema of the edit-form answer: ``{"add": [[p, c], ...], "remove": [...], "reverse": [...],
+    "instruction": str}``, a few edges per list."""
+    names = list(columns)
+    if not names:
+        raise ConfigError("the optimizer schema needs at least one column name")
+    node = {"enum": names}
+    pairs = {"type": "array", "maxItems": max(2, len(names)),
+             "items": {"type": "array", "prefixItems": [node, node], "items": False, "minItems": 2, "maxItems": 2}}
+    return {
+        "title": "theta_edits",
+        "type": "object",
+        "properties": {"add": pairs, "remove": pairs, "reverse": pairs,
+                       "instruction": {"type": "string", "maxLength": MAX_INSTRUCTION_CHARS}},
+        "required": ["add", "remove", "reverse", "instruction"],
+        "additionalProperties": False,
+    }
 
 
 def optimizer_json_schema(columns: Sequence[str]) -> dict[str, Any]:
@@ -380,11 +425,13 @@ def estimate_tokens(text: str) -> int:
 
 __all__ = [
     "MAX_INSTRUCTION_CHARS",
+    "OPTIMIZER_FORMS",
     "OPTIMIZER_ROLE",
     "estimate_tokens",
     "example_rows",
     "examples_payload",
     "generator_messages",
+    "optimizer_edits_json_schema",
     "optimizer_json_schema",
     "optimizer_messages",
     "prompt_size",
