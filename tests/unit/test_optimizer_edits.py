@@ -9,8 +9,8 @@ import pytest
 from mallm_gan.errors import ConfigError, ParseError
 from mallm_gan.gan.optimizer import History, HistoryEntry, Optimizer, read_reply
 from mallm_gan.gan.optimizer_reply import EditReply, apply_edits, parse_optimizer_edits
-from mallm_gan.gan.proposals import check_proposal_params, default_form
 from mallm_gan.gan.prompts import optimizer_edits_json_schema, optimizer_messages
+from mallm_gan.gan.proposals import check_proposal_params, default_form
 from mallm_gan.llm.base import Choice, Completion
 from mallm_gan.table.schema import Column, TableSchema
 from mallm_gan.theta.process import DataGenerationProcess
