@@ -103,3 +103,17 @@ def test_feedback_reaches_the_prompt_without_a_real_row_and_edges_are_saved(fake
     assert [s["edge"] for s in structure] == [["smoke", "cancer"], ["region", "age"]]
     assert structure[0]["measure"] == "Cramér's V" and structure[0]["real"] > 0.2
     assert structure[1]["measure"] == "correlation ratio"
+
+
+def test_the_reports_trajectory_shows_each_edges_dependence(fake_server, tmp_path):
+    from mallm_gan.report import write_report
+
+    server = fake_server(SimulatedResponder())
+    model = MallmGan(llm=f"openai:fake@{server.url}", epochs=1, batch_size=40, n_examples=4, rows_per_call=4,
+                     random_state=0)
+    model.fit(_table(), target="cancer", dag=[["smoke", "cancer"]], run_dir=tmp_path)
+    real = model.history_.entries[0].structure[0]["real"]
+    html = write_report(tmp_path).read_text()
+    trajectory = html.split('id="trajectory"', 1)[1].split("</section>", 1)[0]
+    assert "edge dependence, real / synthetic" in trajectory
+    assert f"smoke → cancer: {real:.3f} / " in trajectory
