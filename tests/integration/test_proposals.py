@@ -117,3 +117,29 @@ def test_the_reports_trajectory_shows_each_edges_dependence(fake_server, tmp_pat
     trajectory = html.split('id="trajectory"', 1)[1].split("</section>", 1)[0]
     assert "edge dependence, real / synthetic" in trajectory
     assert f"smoke → cancer: {real:.3f} / " in trajectory
+
+
+def test_cli_options_reach_the_loop(fake_server, tmp_path):
+    from typer.testing import CliRunner
+
+    from mallm_gan.cli import _load_commands, app
+
+    _load_commands()
+    server = fake_server(SimulatedResponder())
+    data = tmp_path / "t.csv"
+    _table().to_csv(data, index=False)
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "fit", str(data), "--target", "cancer", "--llm", f"openai:fake@{server.url}", "--epochs", "1",
+        "--batch-size", "20", "--n-examples", "4", "--rows-per-call", "4", "--seed", "0", "--out", str(run),
+        "--no-report", "--feedback", "--optimizer-form", "edits", "--candidates", "2",
+    ], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    params = json.loads((run / "model.json").read_text())["params"]
+    assert (params["optimizer_feedback"], params["optimizer_form"], params["optimizer_candidates"]) == (
+        True, "edits", 2)
+    calls = [r["body"] for r in server.requests if _kind(r["body"]) == "theta_edits"]
+    assert len(calls) == 2 and all("<feedback>" in c["messages"][-1]["content"] for c in calls)
+    bad = CliRunner().invoke(app, ["fit", str(data), "--out", str(tmp_path / "r2"), "--llm",
+                                   f"openai:fake@{server.url}", "--candidates", "0"])
+    assert bad.exit_code != 0 and "optimizer_candidates" in bad.output
