@@ -77,22 +77,11 @@ class Proposer:
     n_examples: int = 5
 
     def feedback_text(self, history: History) -> str:
-        """The feedback block on the best θ's rows, within the prompt budget ("" when off or no room)."""
-        if not self.feedback or not history.entries:
+        """The feedback block on the best θ's rows ("" when feedback is off)."""
+        if not self.feedback:
             return ""
-        best = history.top_k(1)[0]
-        synthetic = self.schema.cast(pd.DataFrame(best.synthetic, columns=self.schema.names))
-        budget = MAX_CHARS
-        if self.max_prompt_tokens is not None:
-            top = history.top_k(self.optimizer.top_k)
-            base = optimizer_messages([(e.theta, e.score) for e in top], self.schema, context=best.theta.context,
-                                      form=self.optimizer.form)
-            used = sum(estimate_tokens(m["content"]) for m in base)
-            budget = min(budget, 4 * (self.max_prompt_tokens - used))
-        if budget < 200:
-            return ""
-        return feedback_block(self.schema, self.train, synthetic, best.theta.dag, discriminator=self.discriminator,
-                              report=best.report, max_chars=budget)
+        return history_feedback(history, self.schema, self.train, self.discriminator, top_k=self.optimizer.top_k,
+                                form=self.optimizer.form, max_prompt_tokens=self.max_prompt_tokens)
 
     async def propose(self, history: History, *, seed: int) -> tuple[DataGenerationProcess, str]:
         """The next θ and its origin. Budget and permanent endpoint errors propagate."""
@@ -135,6 +124,27 @@ class Proposer:
         return self.discriminator.score(self.discriminator.encoder_.transform(rows))
 
 
+def history_feedback(
+    history: History, schema: TableSchema, train: pd.DataFrame, discriminator: Discriminator | None, *,
+    top_k: int = 3, form: str = "dag", max_prompt_tokens: int | None = None,
+) -> str:
+    """The feedback block on the best θ's synthetic rows and rejections, sized to leave the optimizer's
+    prompt (its top-k versions in ``form``) within ``max_prompt_tokens``; "" without history or room."""
+    if not history.entries:
+        return ""
+    best = history.top_k(1)[0]
+    synthetic = schema.cast(pd.DataFrame(best.synthetic, columns=schema.names))
+    budget = MAX_CHARS
+    if max_prompt_tokens is not None:
+        top = history.top_k(top_k)
+        base = optimizer_messages([(e.theta, e.score) for e in top], schema, context=best.theta.context, form=form)
+        budget = min(budget, 4 * (max_prompt_tokens - sum(estimate_tokens(m["content"]) for m in base)))
+    if budget < 200:
+        return ""
+    return feedback_block(schema, train, synthetic, best.theta.dag, discriminator=discriminator,
+                          report=best.report, max_chars=budget)
+
+
 async def _all(awaitables) -> list:
     """Run the awaitables concurrently; after all have finished, raise the first error if any did."""
     results = await asyncio.gather(*awaitables, return_exceptions=True)
@@ -144,4 +154,4 @@ async def _all(awaitables) -> list:
     return list(results)
 
 
-__all__ = ["FORM_BY_MODEL", "PROBE_ROWS", "Proposer", "check_proposal_params", "default_form"]
+__all__ = ["FORM_BY_MODEL", "PROBE_ROWS", "Proposer", "check_proposal_params", "default_form", "history_feedback"]
