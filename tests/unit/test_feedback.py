@@ -146,3 +146,25 @@ def test_the_block_fits_its_budget_and_keeps_the_best_ranked_lines():
 
 def test_fmt_three_significant_digits():
     assert [fmt(v) for v in (11893.4, 4.1234, 0.01234, 0.0, -512.9)] == ["11,900", "4.12", "0.0123", "0", "-513"]
+
+
+def test_the_simulated_optimizer_follows_a_structure_hint_and_answers_edits():
+    import json
+
+    from mallm_gan.gan.prompts import optimizer_edits_json_schema, optimizer_messages
+    from mallm_gan.testing.simulated import SimulatedResponder
+    from mallm_gan.theta.process import DataGenerationProcess
+
+    real = _real()
+    schema = TableSchema.from_dataframe(real, target="charges")
+    theta = DataGenerationProcess("ctx", (("region", "smoker"),), "Be realistic.")
+    block = ("<feedback>\nStrong real dependencies the causal structure leaves out:\n"
+             "- smoker and charges: correlation ratio 0.9 in real rows, but no edge joins them\n</feedback>")
+    messages = optimizer_messages([(theta, 0.7)], schema, context="ctx", feedback=block, form="edits")
+    request = {"messages": messages, "seed": 0, "response_format": {
+        "type": "json_schema", "json_schema": {"schema": optimizer_edits_json_schema(schema.names)}}}
+    answer = json.loads(SimulatedResponder(follow=1.0)(request))
+    assert answer == {"add": [["smoker", "charges"]], "remove": [], "reverse": [], "instruction": "Be realistic."}
+    plain = optimizer_messages([(theta, 0.7)], schema, context="ctx", form="edits")
+    edits = json.loads(SimulatedResponder(follow=1.0)({**request, "messages": plain}))
+    assert sum(len(edits[k]) for k in ("add", "remove", "reverse")) == 1  # one random edit without a hint
