@@ -79,7 +79,7 @@ def main() -> None:
         for form in FORMS:
             answers = asyncio.run(ask(model, args.llm, form, args.calls, args.feedback))
             origins = Counter(origin.split(":")[0] for origin, _ in answers)
-            repairs = Counter(origin.split("(", 1)[-1].rstrip(")") for origin, _ in answers
+            repairs = Counter(origin.rsplit("(", 1)[-1].rstrip(")") for origin, _ in answers
                               if origin.startswith("repaired"))
             row = {"llm": args.llm, "dataset": dataset, "form": form, "calls": len(answers),
                    "parsed": sum(not o.startswith("kept best") for o, _ in answers) / len(answers),
