@@ -10,7 +10,7 @@ from mallm_gan.errors import ConfigError, ParseError
 from mallm_gan.gan.optimizer import History, HistoryEntry, Optimizer, read_reply
 from mallm_gan.gan.optimizer_reply import EditReply, apply_edits, parse_optimizer_edits
 from mallm_gan.gan.prompts import optimizer_edits_json_schema, optimizer_messages
-from mallm_gan.gan.proposals import check_proposal_params, default_form
+from mallm_gan.gan.proposals import FORM_BY_MODEL, check_proposal_params, default_form
 from mallm_gan.llm.base import Choice, Completion
 from mallm_gan.table.schema import Column, TableSchema
 from mallm_gan.theta.process import DataGenerationProcess
@@ -119,3 +119,10 @@ def test_form_and_candidate_parameters():
     with pytest.raises(ConfigError, match="optimizer_candidates"):
         check_proposal_params("dag", 0)
     assert default_form(_Scripted("")) == "dag"
+    edits_model = _Scripted("")
+    edits_model.model = "local:some-model"
+    FORM_BY_MODEL["some-model"] = "edits"
+    try:
+        assert default_form(edits_model) == "edits"
+    finally:
+        del FORM_BY_MODEL["some-model"]
