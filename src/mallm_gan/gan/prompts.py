@@ -368,12 +368,8 @@ def _optimizer_request(names: Sequence[str], form: str) -> str:
 def optimizer_edits_json_schema(columns: Sequence[str]) -> dict[str, Any]:
     """JSON Schema of the edit-form answer: ``{"add": [[p, c], ...], "remove": [...], "reverse": [...],
     "instruction": str}``, a few edges per list."""
-    names = list(columns)
-    if not names:
-        raise ConfigError("the optimizer schema needs at least one column name")
-    node = {"enum": names}
-    pairs = {"type": "array", "maxItems": max(2, len(names)),
-             "items": {"type": "array", "prefixItems": [node, node], "items": False, "minItems": 2, "maxItems": 2}}
+    whole = optimizer_json_schema(columns)  # the same [parent, child] pairs, a few per list
+    pairs = dict(whole["properties"]["dag"], maxItems=max(2, len(list(columns))))
     return {
         "title": "theta_edits",
         "type": "object",
