@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 #: repair unchanged, as measured by benchmarks/optimizer_forms.py. Other models get the whole-DAG form.
 FORM_BY_MODEL: dict[str, str] = {
     "smollm2-135m": "dag",  # unchanged by repair: 19% / 12% (dag) vs 12% / 6% (edits) on asia / insurance N=50
+    "gemma3-270m": "dag",  # 50% / 62% (dag) vs 19% / 12% (edits)
 }
 #: Synthetic rows each candidate writes to be judged by the discriminator.
 PROBE_ROWS = 10
