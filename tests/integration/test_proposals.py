@@ -143,3 +143,15 @@ def test_cli_options_reach_the_loop(fake_server, tmp_path):
     bad = CliRunner().invoke(app, ["fit", str(data), "--out", str(tmp_path / "r2"), "--llm",
                                    f"openai:fake@{server.url}", "--candidates", "0"])
     assert bad.exit_code != 0 and "optimizer_candidates" in bad.output
+
+
+def test_a_run_with_other_optimizer_options_is_not_resumed(fake_server, tmp_path):
+    from mallm_gan.errors import ConfigError
+
+    server = fake_server(SimulatedResponder())
+    params = {"llm": f"openai:fake@{server.url}", "epochs": 1, "batch_size": 20, "n_examples": 4,
+              "rows_per_call": 4, "random_state": 0}
+    MallmGan(**params).fit(_table(), target="cancer", dag=[["smoke", "cancer"]], run_dir=tmp_path)
+    with pytest.raises(ConfigError, match="optimizer_candidates, optimizer_feedback"):
+        MallmGan(**params, optimizer_feedback=True, optimizer_candidates=2).fit(
+            _table(), target="cancer", dag=[["smoke", "cancer"]], run_dir=tmp_path)

@@ -10,8 +10,9 @@ from mallm_gan.errors import ConfigError, ParseError
 from mallm_gan.gan.optimizer import History, HistoryEntry, Optimizer, read_reply
 from mallm_gan.gan.optimizer_reply import EditReply, apply_edits, parse_optimizer_edits
 from mallm_gan.gan.prompts import optimizer_edits_json_schema, optimizer_messages
-from mallm_gan.gan.proposals import FORM_BY_MODEL, check_proposal_params, default_form
+from mallm_gan.gan.proposals import FORM_BY_MODEL, default_form
 from mallm_gan.llm.base import Choice, Completion
+from mallm_gan.settings import Settings
 from mallm_gan.table.schema import Column, TableSchema
 from mallm_gan.theta.process import DataGenerationProcess
 
@@ -112,12 +113,14 @@ def test_the_optimizer_asks_for_and_applies_edits():
 
 
 def test_form_and_candidate_parameters():
-    check_proposal_params(None, 1)
-    check_proposal_params("edits", 4)
+    Settings(optimizer_form=None, optimizer_candidates=1)
+    Settings(optimizer_form="edits", optimizer_candidates=4, optimizer_feedback=True)
     with pytest.raises(ConfigError, match="optimizer_form"):
-        check_proposal_params("diff", 1)
+        Settings(optimizer_form="diff")
     with pytest.raises(ConfigError, match="optimizer_candidates"):
-        check_proposal_params("dag", 0)
+        Settings(optimizer_candidates=0)
+    with pytest.raises(ConfigError, match="optimizer_feedback"):
+        Settings(optimizer_feedback="yes")
     assert default_form(_Scripted("")) == "dag"
     edits_model = _Scripted("")
     edits_model.model = "local:some-model"

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, SchemaError
+from ..settings import OPTIMIZER_FORMS
 from ..table.schema import Column, TableSchema, is_missing, round_to
 from ..theta.process import DataGenerationProcess
 
@@ -292,10 +293,6 @@ def _format_score(score: float) -> str:
     return "unknown" if score is None or math.isnan(score) else f"{score:.3f}"
 
 
-#: Answer forms of the optimizer: the whole causal structure, or edits of the best version's structure.
-OPTIMIZER_FORMS = ("dag", "edits")
-
-
 def optimizer_messages(
     pairs: Sequence[tuple[DataGenerationProcess, float]], schema: TableSchema, *, context: str,
     feedback: str = "", form: str = "dag",
@@ -421,7 +418,6 @@ def estimate_tokens(text: str) -> int:
 
 __all__ = [
     "MAX_INSTRUCTION_CHARS",
-    "OPTIMIZER_FORMS",
     "OPTIMIZER_ROLE",
     "estimate_tokens",
     "example_rows",

@@ -16,15 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, GenerationError, LLMError
+from ..errors import GenerationError, LLMError
 from ..llm.base import LLMClient
 from ..table.schema import TableSchema
 from ..theta.process import DataGenerationProcess
 from .discriminator import Discriminator
 from .feedback import MAX_CHARS, feedback_block
-from .generator import Generator, derive_seed
+from .generator import Generator
 from .optimizer import History, Optimizer
-from .prompts import OPTIMIZER_FORMS, estimate_tokens, optimizer_messages
+from .prompts import estimate_tokens, optimizer_messages
+from .seeds import derive_seed
 from .validation import RowValidator
 
 log = logging.getLogger(__name__)
@@ -43,14 +44,6 @@ def default_form(client: LLMClient) -> str:
     """The answer form for ``client``'s model: :data:`FORM_BY_MODEL`, else ``"dag"``."""
     name = str(getattr(client, "model", "") or "").strip().lower()
     return FORM_BY_MODEL.get(name.removeprefix("local:"), "dag")
-
-
-def check_proposal_params(form: str | None, candidates: int) -> None:
-    """ConfigError naming the problem when the optimizer form or the number of candidates is invalid."""
-    if form is not None and form not in OPTIMIZER_FORMS:
-        raise ConfigError(f"optimizer_form must be one of {list(OPTIMIZER_FORMS)} or None, got {form!r}")
-    if not isinstance(candidates, int) or isinstance(candidates, bool) or candidates < 1:
-        raise ConfigError(f"optimizer_candidates must be a positive integer, got {candidates!r}")
 
 
 @dataclass
@@ -157,4 +150,4 @@ async def _all(awaitables) -> list:
     return list(results)
 
 
-__all__ = ["FORM_BY_MODEL", "PROBE_ROWS", "Proposer", "check_proposal_params", "default_form", "history_feedback"]
+__all__ = ["FORM_BY_MODEL", "PROBE_ROWS", "Proposer", "default_form", "history_feedback"]
