@@ -162,7 +162,10 @@ class SimulatedResponder:
             found = re.search(r"column names, spelled exactly as here: (\[.*?\])", text)
             names = json.loads(found.group(1)) if found else []
         edges = list(validate_dag(_edges(structure), names).edges) if names else _edges(structure)
-        hinted = _follow_hint(edges, text) if rng.random() < self.follow else None
+        # the coin is tossed only when there is a hint, so prompts without feedback get the same edits as before
+        hinted = _follow_hint(edges, text)
+        if hinted is not None and not rng.random() < self.follow:
+            hinted = None
         edited = hinted if hinted is not None else random_edit(edges, names, rng) if names else tuple(edges)
         if schema.get("title") == "theta_edits":
             added = [e for e in edited if e not in edges]
