@@ -28,9 +28,11 @@ OPTIMIZER_FORMS: tuple[str, ...] = ("dag", "edits")
 # and may change between two runs against the same model).
 IDENTITY: tuple[str, ...] = (
     "discriminator", "batch_size", "n_examples", "rows_per_call", "top_k", "generator_temperature",
-    "optimizer_temperature", "copy_policy", "copy_k", "dcr_threshold", "selection", "max_rounds",
-    "optimizer_feedback", "optimizer_form", "optimizer_candidates",
+    "optimizer_temperature", "copy_policy", "copy_k", "dcr_threshold", "selection", "max_rounds", "optimize",
+    "release_gate", "max_exposure", "optimizer_feedback", "optimizer_form", "optimizer_candidates",
 )
+# a release gate setting: "auto", "off" (or None), or a distance
+GateSetting = str | float | int | None
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Settings:
     optimizer_llm: Any = None
     discriminator: str = "logistic"
     epochs: int = 5
+    optimize: bool = True
     batch_size: int = 50
     n_examples: int = 5
     rows_per_call: int = 5
@@ -57,6 +60,8 @@ class Settings:
     copy_policy: str = "k"
     copy_k: int = 2
     dcr_threshold: float | None = None
+    release_gate: GateSetting = "auto"
+    max_exposure: int | None = None
     max_rounds: int = 4
     random_state: int | None = None
     max_calls: int | None = None
@@ -79,6 +84,8 @@ class Settings:
     def problems(self) -> list[str]:
         """Every problem of these values, one sentence each naming the parameter (empty when valid)."""
         out: list[str] = []
+        if not isinstance(self.optimize, bool):
+            out.append(f"optimize must be True or False, got {self.optimize!r}")
         for name in ("epochs", "batch_size", "n_examples", "rows_per_call", "top_k", "copy_k"):
             if not _is_int(getattr(self, name), low=1):
                 out.append(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -97,6 +104,9 @@ class Settings:
                 out.append(f"{name} must be between 0 and 2, got {getattr(self, name)!r}")
         if self.dcr_threshold is not None and not (_is_number(self.dcr_threshold) and self.dcr_threshold >= 0):
             out.append(f"dcr_threshold must be a number >= 0 or None, got {self.dcr_threshold!r}")
+        out.extend(self._gate_problems())
+        if self.max_exposure is not None and not _is_int(self.max_exposure, low=1):
+            out.append(f"max_exposure must be a whole number >= 1 or None, got {self.max_exposure!r}")
         if not (_is_number(self.timeout) and self.timeout > 0):
             out.append(f"timeout must be a number of seconds > 0, got {self.timeout!r}")
         if self.max_concurrency is not None and (problem := concurrency_problem(self.max_concurrency)):
@@ -113,6 +123,24 @@ class Settings:
         if not _is_int(self.optimizer_candidates, low=1):
             out.append(f"optimizer_candidates must be a positive integer, got {self.optimizer_candidates!r}")
         return out
+
+    def _gate_problems(self) -> list[str]:
+        try:
+            mode, value = parse_gate(self.release_gate)
+        except ConfigError as exc:
+            return [exc.message]
+        if self.dcr_threshold is None or not _is_number(self.dcr_threshold) or self.dcr_threshold < 0:
+            return []
+        if mode != "auto" and value != float(self.dcr_threshold):
+            return [f"release_gate={self.release_gate!r} and dcr_threshold={self.dcr_threshold!r} disagree; "
+                    "give one of them"]
+        return []
+
+    def gate(self) -> GateSetting:
+        """The release gate in force: ``dcr_threshold`` is another spelling of a numeric ``release_gate``."""
+        if self.dcr_threshold is None:
+            return self.release_gate
+        return float(self.dcr_threshold)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -149,6 +177,29 @@ def llm_identity(llm: Any) -> str:
     return f"{type(llm).__name__}:{getattr(llm, 'model', '')}"
 
 
+def parse_gate(value: GateSetting) -> tuple[str, float | None]:
+    """``("off", None)``, ``("auto", None)`` or ``("value", threshold)`` for a release gate setting.
+
+    Raises:
+        ConfigError: the setting is neither ``off``, ``auto`` nor a number >= 0.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
+        return "off", None
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto", None
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or number < 0:
+        raise ConfigError(f"release gate must be 'off', 'auto' or a distance >= 0, got {value!r}")
+    return "value", number
+
+
 def _is_int(value: Any, low: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
@@ -161,4 +212,5 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
 
 
-__all__ = ["COPY_POLICIES", "DISCRIMINATORS", "IDENTITY", "OPTIMIZER_FORMS", "SELECTIONS", "Settings", "llm_identity"]
+__all__ = ["COPY_POLICIES", "DISCRIMINATORS", "IDENTITY", "OPTIMIZER_FORMS", "SELECTIONS", "GateSetting", "Settings",
+           "llm_identity", "parse_gate"]

@@ -151,7 +151,8 @@ def test_fmt_three_significant_digits():
 def test_the_simulated_optimizer_follows_a_structure_hint_and_answers_edits():
     import json
 
-    from mallm_gan.gan.prompts import optimizer_edits_json_schema, optimizer_messages
+    from mallm_gan.gan.answer_schema import optimizer_edits_json_schema
+    from mallm_gan.gan.prompts import optimizer_messages
     from mallm_gan.testing.simulated import SimulatedResponder
     from mallm_gan.theta.process import DataGenerationProcess
 

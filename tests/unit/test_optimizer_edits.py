@@ -7,9 +7,10 @@ import asyncio
 import pytest
 
 from mallm_gan.errors import ConfigError, ParseError
+from mallm_gan.gan.answer_schema import optimizer_edits_json_schema
 from mallm_gan.gan.optimizer import History, HistoryEntry, Optimizer, read_reply
 from mallm_gan.gan.optimizer_reply import EditReply, apply_edits, parse_optimizer_edits
-from mallm_gan.gan.prompts import optimizer_edits_json_schema, optimizer_messages
+from mallm_gan.gan.prompts import optimizer_messages
 from mallm_gan.gan.proposals import FORM_BY_MODEL, default_form
 from mallm_gan.llm.base import Choice, Completion
 from mallm_gan.settings import Settings
@@ -67,7 +68,9 @@ def test_edit_schema_and_prompt():
     schema = optimizer_edits_json_schema(COLUMNS)
     assert schema["title"] == "theta_edits"
     assert set(schema["required"]) == {"add", "remove", "reverse", "instruction"}
-    assert schema["properties"]["add"]["items"]["prefixItems"][0] == {"enum": COLUMNS}
+    pair = schema["properties"]["add"]["items"]
+    assert pair["items"] == {"enum": COLUMNS} and pair["minItems"] == pair["maxItems"] == 2
+    assert schema["additionalProperties"] is False and "maxLength" not in schema["properties"]["instruction"]
     with pytest.raises(ConfigError):
         optimizer_edits_json_schema([])
     table = TableSchema([Column(name, "categorical", categories=("0", "1")) for name in COLUMNS])

@@ -22,8 +22,10 @@ from ..errors import BudgetExceededError, GenerationError, LLMError, MallmGanErr
 from ..llm.base import LLMClient
 from ..table.schema import TableSchema
 from ..theta.process import DataGenerationProcess
+from .answer_schema import rows_json_schema
+from .exposure import ExposureLedger
 from .parsing import parse_rows
-from .prompts import generator_messages, rows_json_schema
+from .prompts import generator_messages
 from .seeds import derive_seed
 from .validation import RejectionReport, RowValidator
 
@@ -57,6 +59,7 @@ class Generator:
         max_rounds: Top-up rounds allowed after the first before giving up.
         min_yield: In ``generate_for_batch``, the share of requested rows that must be accepted.
         max_tokens: Completion-token cap per call; ``None`` sizes it from the example rows.
+        exposure: Ledger that counts (and may cap) the real rows put in prompts.
     """
 
     def __init__(
@@ -69,8 +72,10 @@ class Generator:
         max_rounds: int = 4,
         min_yield: float = 0.2,
         max_tokens: int | None = None,
+        exposure: ExposureLedger | None = None,
     ) -> None:
         self.client = client
+        self.exposure = exposure
         self.schema = schema
         self.temperature = temperature
         self.rows_per_call = rows_per_call
@@ -92,7 +97,12 @@ class Generator:
         if self.max_tokens is not None:
             return self.max_tokens
         records = examples.astype(object).where(examples.notna(), None).to_dict("records")
-        longest = max((len(json.dumps(list(r.values()), default=str)) for r in records), default=80)
+        if self.client.schema_dialect == "portable":
+            # rows written as objects repeat every key, and servers that allow free whitespace indent each
+            # one: measured on llama.cpp's server, 59 tokens a row where tuples take 30 (benchmarks/dialects.py)
+            longest = max((len(json.dumps(r, default=str)) + 8 * len(r) for r in records), default=160)
+        else:
+            longest = max((len(json.dumps(list(r.values()), default=str)) for r in records), default=80)
         # ~3 characters a token for compact JSON, plus slack for models that add spaces
         return int(64 + n_rows * (longest / 3 + 8) * 1.6)
 
@@ -117,7 +127,7 @@ class Generator:
             role="generator",
             temperature=self.temperature,
             max_tokens=self._max_tokens(examples, n_rows),
-            json_schema=rows_json_schema(self.schema, n_rows, constraints),
+            json_schema=rows_json_schema(self.schema, n_rows, constraints, dialect=self.client.schema_dialect),
             seed=seed,
         )
         rows: list[dict[str, Any]] = []
@@ -172,6 +182,13 @@ class Generator:
                 rate = max(len(result.rows) / seen, 0.2) if result.calls else 1.0
                 need_calls = int(np.ceil(missing / max(self.rows_per_call * rate, 1)))
                 chunks = chunks[: max(1, need_calls)]
+            if self.exposure is not None:
+                endpoint = self.client.describe()
+                chunks = [c for c in (self.exposure.admit(endpoint, chunk) for chunk in chunks) if len(c)]
+                if not chunks:
+                    if len(result.rows) >= minimum:
+                        break
+                    raise self.exposure.refuse()
             result.rounds += 1
             n_rows = self.rows_per_call
             if round_no == 0 and self._seen >= 20:
@@ -211,9 +228,13 @@ class Generator:
         self._seen += result.report.generated
         self._accepted += result.report.accepted
         if len(result.rows) < minimum:
+            # answers that were never rows: an endpoint that takes the schema but does not follow it
+            unreadable = result.report.generated == 0 and result.calls > result.failed_calls
+            hint = (f"; no answer of {self.client.endpoint} held rows: check the endpoint with `mallm-gan check "
+                    "--llm SPEC`, or set MALLM_STRUCTURED=none to ask in the prompt only") if unreadable else ""
             raise GenerationError(
                 f"only {len(result.rows)} valid rows of the {minimum} needed after {result.calls} calls "
-                f"({result.failed_calls} failed): {result.report.summary()}",
+                f"({result.failed_calls} failed): {result.report.summary()}{hint}",
                 accepted=len(result.rows), needed=minimum, calls=result.calls,
                 failed_calls=result.failed_calls, counts=result.report.to_dict(),
             )

@@ -17,6 +17,7 @@ from ..table.conditions import Conditions
 from ..table.schema import TableSchema
 from ..theta.process import DataGenerationProcess
 from .clients import Clients
+from .exposure import ExposureLedger
 from .generator import Generator
 from .seeds import derive_seed
 from .validation import RejectionReport, RowValidator
@@ -39,52 +40,48 @@ def example_pool(train: pd.DataFrame, schema: TableSchema, conditions: Condition
     return train
 
 
-def json_constraints(conditions: Conditions, schema: Any) -> dict[str, dict[str, Any]]:
-    """Narrow the answer's JSON schema by the conditions that a schema can express (equality, sets, ranges
-    on numbers), so constrained backends cannot write a row that misses them. The rest (``!=``, strict
-    bounds, dates) is left to the prompt and to the check on every returned row."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, condition in conditions:
-        column = schema[name]
-        if condition.op in ("eq", "in"):
-            out[name] = {"enum": list(condition.values)}
-        elif condition.op == "range" and column.kind == "numerical":
-            spec: dict[str, Any] = {}
-            if condition.low is not None and condition.low_inclusive:
-                spec["minimum"] = condition.low
-            if condition.high is not None and condition.high_inclusive:
-                spec["maximum"] = condition.high
-            if spec:
-                out[name] = spec
-    return out
-
-
 class Sampler:
-    """One sampling request from θ: chunks of validated rows, with its rejection report and usage readable
-    while it runs and after.
+    """One sampling request from θ: chunks of validated rows, with its rejection report, usage, release gate
+    and exposure readable while it runs and after.
 
     Args:
         seed: The request's seed (the model's ``Stream.SAMPLE`` seed for this request); each chunk's example
             draws and LLM seeds are derived from it and the chunk's index.
+        exposure: The real rows' exposure so far (fit's and earlier samplings'); the sampler counts on from a
+            copy of it, capped by ``settings.max_exposure``, and leaves the caller's ledger as it was.
+
+    Attributes:
+        release_gate: The gate the rows pass (threshold and source), as ``model.json`` records it.
+        exposure: The ledger with this request's prompts added.
+        near_copies: Rows the release gate rejected in this request.
     """
 
     def __init__(
         self, settings: Settings, schema: TableSchema, train: pd.DataFrame, theta: DataGenerationProcess,
         clients: Clients, *, conditions: Conditions, instruction: str | None, seed: int,
+        exposure: ExposureLedger | None = None,
     ) -> None:
         self.settings, self.schema, self.theta, self.clients = settings, schema, theta, clients
         self.conditions, self.instruction, self.seed = conditions, instruction, seed
         self.validator = RowValidator(
             schema, train, copy_policy=settings.copy_policy, copy_k=settings.copy_k,
-            conditions=conditions or None, dcr_threshold=settings.dcr_threshold,
+            conditions=conditions or None, release_gate=settings.gate(),
         )
+        self.release_gate = self.validator.gate_.to_dict()
+        self.exposure = ExposureLedger(settings.max_exposure)
+        if exposure is not None:
+            self.exposure.merge(exposure)
         self.pool = example_pool(train, schema, conditions)
         self.generator = Generator(
             clients.generator, schema, temperature=settings.generator_temperature,
-            rows_per_call=settings.rows_per_call, max_rounds=settings.max_rounds,
+            rows_per_call=settings.rows_per_call, max_rounds=settings.max_rounds, exposure=self.exposure,
         )
         self.report = RejectionReport()
         self.usage = clients.usage
+
+    @property
+    def near_copies(self) -> int:
+        return int(self.report.reasons["near_copy"])
 
     def chunks(self, num_rows: int, chunk_rows: int, callbacks: Sequence[Callback] = ()) -> Iterator[pd.DataFrame]:
         """Yield validated rows in chunks of at most ``chunk_rows`` until ``num_rows`` have been produced."""
@@ -112,7 +109,7 @@ class Sampler:
             seed=derive_seed(self.seed, chunk_no),
             conditions_text=self.conditions.describe() if self.conditions else None,
             extra_instruction=self.instruction,
-            constraints=json_constraints(self.conditions, self.schema) if self.conditions else None,
+            constraints=self.conditions or None,  # the rows' JSON schema is narrowed by what it can express
         )
         result = asyncio.run(_closing(request, self.clients))
         self.report.add(result.report)
