@@ -67,7 +67,7 @@ class HistoryEntry:
             tokens=data.get("tokens", {}), seconds=data.get("seconds", 0.0),
             origin=data.get("origin", "initial"), rescored=list(data.get("rescored", [])),
             held_out=data.get("held_out", 0), recall=data.get("recall"),
-            structure=list(data.get("structure", [])),
+            structure=list(data.get("structure") or []),
         )
 
 

@@ -159,7 +159,8 @@ class SimulatedResponder:
         structure = best.split("Task instruction:", 1)[0]
         instruction = best.split("Task instruction:", 1)[1].split("\nScore:", 1)[0].strip() if (
             "Task instruction:" in best) else ""
-        edge = ((schema.get("properties") or {}).get("dag") or {}).get("items") or {}
+        properties = schema.get("properties") or {}
+        edge = (properties.get("dag") or properties.get("add") or {}).get("items") or {}
         names = (edge.get("items") or {}).get("enum", [])
         if not names:
             found = re.search(r"column names, spelled exactly as here: (\[.*?\])", text)
