@@ -20,6 +20,8 @@ from .llm.base import concurrency_problem
 DISCRIMINATORS: tuple[str, ...] = ("logistic", "xgboost")
 COPY_POLICIES: tuple[str, ...] = ("k", "never", "allow")
 SELECTIONS: tuple[str, ...] = ("significant", "lowest")
+#: Answer forms of the optimizer: the whole causal structure (the paper's), or edits of the best version's.
+OPTIMIZER_FORMS: tuple[str, ...] = ("dag", "edits")
 
 # parameters that change what a run computes: a run directory made with other values cannot be resumed.
 # The LLM specs are added by Settings.identity (as backend:model, without the URL, which may carry a secret
@@ -27,7 +29,7 @@ SELECTIONS: tuple[str, ...] = ("significant", "lowest")
 IDENTITY: tuple[str, ...] = (
     "discriminator", "batch_size", "n_examples", "rows_per_call", "top_k", "generator_temperature",
     "optimizer_temperature", "copy_policy", "copy_k", "dcr_threshold", "selection", "max_rounds", "optimize",
-    "release_gate", "max_exposure",
+    "release_gate", "max_exposure", "optimizer_feedback", "optimizer_form", "optimizer_candidates",
 )
 # a release gate setting: "auto", "off" (or None), or a distance
 GateSetting = str | float | int | None
@@ -67,6 +69,9 @@ class Settings:
     max_prompt_tokens: int | None = 6000
     local_only: bool = False
     timeout: float = 120.0
+    optimizer_feedback: bool = False
+    optimizer_form: str | None = None
+    optimizer_candidates: int = 1
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -110,8 +115,13 @@ class Settings:
                               ("selection", SELECTIONS)):
             if getattr(self, name) not in allowed:
                 out.append(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
-        if not isinstance(self.local_only, bool):
-            out.append(f"local_only must be True or False, got {self.local_only!r}")
+        for name in ("local_only", "optimizer_feedback"):
+            if not isinstance(getattr(self, name), bool):
+                out.append(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.optimizer_form is not None and self.optimizer_form not in OPTIMIZER_FORMS:
+            out.append(f"optimizer_form must be one of {list(OPTIMIZER_FORMS)} or None, got {self.optimizer_form!r}")
+        if not _is_int(self.optimizer_candidates, low=1):
+            out.append(f"optimizer_candidates must be a positive integer, got {self.optimizer_candidates!r}")
         return out
 
     def _gate_problems(self) -> list[str]:
@@ -202,5 +212,5 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
 
 
-__all__ = ["COPY_POLICIES", "DISCRIMINATORS", "IDENTITY", "SELECTIONS", "GateSetting", "Settings", "llm_identity",
-           "parse_gate"]
+__all__ = ["COPY_POLICIES", "DISCRIMINATORS", "IDENTITY", "OPTIMIZER_FORMS", "SELECTIONS", "GateSetting", "Settings",
+           "llm_identity", "parse_gate"]

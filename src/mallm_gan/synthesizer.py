@@ -78,6 +78,13 @@ class MallmGan:
         max_prompt_tokens: Refuse to start when one generator prompt is estimated above this.
         local_only: Refuse endpoints that send rows off this machine.
         timeout: Seconds per LLM request.
+        optimizer_feedback: Tell the optimizer why the best θ's rows were caught: the columns the discriminator
+            leans on, each edge's dependence in real vs synthetic rows, strong real dependencies the DAG
+            leaves out, rejections by reason (aggregates only, never a real row). Off: the paper's prompt.
+        optimizer_form: ``"dag"`` (the whole new structure, as in the paper) or ``"edits"`` (edges to add,
+            remove and reverse); ``None`` picks the form measured best for the optimizer's model.
+        optimizer_candidates: Candidate θ per step, asked at once; each writes a probe batch and the current
+            discriminator keeps the best. 1 is the paper's loop.
     """
 
     def __init__(
@@ -109,6 +116,9 @@ class MallmGan:
         max_prompt_tokens: int | None = 6000,
         local_only: bool = False,
         timeout: float = 120.0,
+        optimizer_feedback: bool = False,
+        optimizer_form: str | None = None,
+        optimizer_candidates: int = 1,
     ) -> None:
         params = locals()
         for name in Settings.names():
