@@ -25,6 +25,7 @@ from .gan.validation import RowValidator
 from .llm.base import LLMClient
 from .llm.usage import UsageTracker
 from .table.conditions import Conditions
+from .table.constraints import prepare_constraints
 from .table.schema import TableSchema
 from .theta.causal import hill_climb_dag, validate_dag
 from .theta.process import DEFAULT_INSTRUCTION, DataGenerationProcess
@@ -37,7 +38,7 @@ PARAMS = (
     "generator_temperature", "optimizer_temperature", "max_concurrency", "patience", "selection", "copy_policy",
     "copy_k",
     "dcr_threshold", "max_rounds", "random_state", "max_calls", "max_tokens", "max_prompt_tokens",
-    "local_only", "timeout",
+    "local_only", "timeout", "constraints", "allow_violations",
 )
 # parameters that change what a run computes: a run dir made with other values cannot be resumed
 RUN_IDENTITY = ("discriminator", "batch_size", "n_examples", "rows_per_call", "top_k",
@@ -74,6 +75,10 @@ class MallmGan:
         max_prompt_tokens: Refuse to start when one generator prompt is estimated above this.
         local_only: Refuse endpoints that send rows off this machine.
         timeout: Seconds per LLM request.
+        constraints: Rules across columns every returned row obeys, e.g. ``"discharge_date >= admission_date"``
+            or ``'smoker == "no" -> cigarettes_per_day == 0'`` (see :mod:`mallm_gan.table.constraints`);
+            added to those of the metadata file. ``fit`` checks them on the training rows first.
+        allow_violations: Keep rules that some training rows break (counted in the log) instead of refusing.
     """
 
     def __init__(
@@ -102,6 +107,8 @@ class MallmGan:
         max_prompt_tokens: int | None = 6000,
         local_only: bool = False,
         timeout: float = 120.0,
+        constraints: Sequence[str] | None = None,
+        allow_violations: bool = False,
     ) -> None:
         self.llm = llm
         self.optimizer_llm = optimizer_llm
@@ -126,6 +133,8 @@ class MallmGan:
         self.max_prompt_tokens = max_prompt_tokens
         self.local_only = local_only
         self.timeout = timeout
+        self.constraints = constraints
+        self.allow_violations = allow_violations
 
     # -- parameters ---------------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -192,6 +201,7 @@ class MallmGan:
             if missing:
                 raise SchemaError(f"schema column(s) {missing} are not in the data", column=missing[0])
         train = _normalised_train(data, schema)
+        schema = prepare_constraints(schema, self.constraints, train, allow_violations=self.allow_violations)
         if theta is None:
             theta = DataGenerationProcess(
                 context=context.strip(),
@@ -251,7 +261,7 @@ class MallmGan:
     def _identity(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in RUN_IDENTITY} | {
             "data": runstate.fingerprint(self.train_), "seed": self.seed_,
-        }
+        } | ({"constraints": list(self.schema_.constraints)} if self.schema_.constraints else {})
 
     def _load_checkpoint(self) -> dict[str, Any] | None:
         assert self.run_dir_ is not None
@@ -285,7 +295,8 @@ class MallmGan:
             "complete": complete,
             "warning": "This file contains real training rows (used as generator examples and for the copy "
                        "guard). Treat it like the data itself.",
-            "params": {k: (v if isinstance(v, (str, int, float, bool, type(None))) else str(v))
+            "params": {k: (v if isinstance(v, (str, int, float, bool, type(None))) else
+                           list(v) if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v) else str(v))
                        for k, v in self.get_params().items()},
             "identity": self._identity(),
             "llm": getattr(self, "llm_name_", None),
@@ -404,7 +415,7 @@ class MallmGan:
 
 def _normalised_train(data: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
     """The training rows as the validator sees them (coerced, at the schema's precision), schema dtypes."""
-    validator = RowValidator(schema, schema.cast(data[schema.names]), copy_policy="allow")
+    validator = RowValidator(schema, schema.cast(data[schema.names]), copy_policy="allow", check_constraints=False)
     result = validator.validate(runstate.to_records(data[schema.names]))
     if result.report.rejected:
         raise SchemaError(

@@ -102,6 +102,12 @@ def fit(
     local_only: Annotated[bool, typer.Option(help="Refuse endpoints off this machine.")] = False,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    constraint: Annotated[list[str] | None, typer.Option(
+        "--constraint", help='A rule every row obeys, e.g. "discharge_date >= admission_date" (repeatable).',
+    )] = None,
+    allow_violations: Annotated[bool, typer.Option(
+        help="Keep a rule that some training rows break (it still binds generated rows).",
+    )] = False,
 ) -> None:
     """Fit θ on a table with the adversarial loop; writes RUN_DIR/model.json."""
     setup_logging(verbose)
@@ -127,6 +133,7 @@ def fit(
         max_concurrency=max_concurrency, patience=patience, selection=selection, copy_policy=copy_policy, copy_k=copy_k,
         dcr_threshold=dcr_threshold, random_state=seed, max_calls=max_calls, max_tokens=max_tokens,
         max_prompt_tokens=max_prompt_tokens, local_only=local_only, timeout=timeout,
+        constraints=constraint or None, allow_violations=allow_violations,
     )
     state: dict[str, Any] = {"model": model}
     model.fit(

@@ -24,6 +24,7 @@ from ..table.schema import TableSchema
 from ..theta.process import DataGenerationProcess
 from .parsing import parse_rows
 from .prompts import generator_messages, rows_json_schema
+from .row_rules import narrow_to_combinations
 from .validation import RejectionReport, RowValidator
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class Generator:
             role="generator",
             temperature=self.temperature,
             max_tokens=self._max_tokens(examples, n_rows),
-            json_schema=rows_json_schema(self.schema, n_rows, constraints),
+            json_schema=narrow_to_combinations(rows_json_schema(self.schema, n_rows, constraints), self.schema),
             seed=seed,
         )
         rows: list[dict[str, Any]] = []

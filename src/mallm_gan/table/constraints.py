@@ -101,7 +101,9 @@ class ConstraintSet:
         items, problems = [], []
         for text in S.rule_texts(list(texts)):
             try:
-                items.append(bind(text, schema))
+                constraint = bind(text, schema)
+                if all(c.text != constraint.text for c in items):  # the same rule twice is one rule
+                    items.append(constraint)
             except ConfigError as exc:
                 problems.append(exc)
         names = Counter(c.name for c in items)
