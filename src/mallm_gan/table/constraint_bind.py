@@ -47,6 +47,15 @@ class _Form:
         return _Form(tuple(terms.items()), self.const + other.const, self.dates | other.dates, False)
 
 
+def numeric_categories(column: Column) -> bool:
+    """A categorical column whose categories are all numbers (``0``/``1`` codes, ``0``/``10``): such a
+    column compares and adds as the numbers it holds."""
+    cats = column.categories or ()
+    return column.kind == "categorical" and bool(cats) and all(
+        isinstance(c, (int, float)) and not isinstance(c, bool) for c in cats
+    )
+
+
 class Binder:
     """Binds the parts of one rule (``text``, quoted in errors) to ``schema``."""
 
@@ -113,10 +122,10 @@ class Binder:
         return self.comparison(node.op, *sides)
 
     def finite(self, node: Any) -> Column | None:
-        """The column if ``node`` is a categorical or boolean column."""
+        """The column if ``node`` is a categorical (other than numbers) or boolean column."""
         if isinstance(node, S.Col):
             column = self.column(node.name)
-            return column if column.kind in FINITE_KINDS else None
+            return column if column.kind in FINITE_KINDS and not numeric_categories(column) else None
         return None
 
     def compare_values(self, node: S.Compare, left: Column | None, right: Column | None) -> Any:
@@ -159,7 +168,7 @@ class Binder:
             return _Form((), float(node.value), frozenset())
         if isinstance(node, S.Col):
             column = self.column(node.name)
-            if column.kind in FINITE_KINDS:
+            if column.kind in FINITE_KINDS and not numeric_categories(column):
                 raise self.error(f"type mismatch: {column.name!r} is {column.kind}; arithmetic and ordering need "
                                  "numbers or dates", column=column.name)
             dates = frozenset({column.name}) if column.kind == "datetime" else frozenset()
@@ -210,9 +219,9 @@ class Binder:
             raise self.error("a column appears twice in the combination")
         if node.values is None:
             return L.Membership(names, None, node.negated)
-        values = frozenset(tuple(self.value(c, v) for c, v in zip(columns, combo, strict=True))
-                           for combo in node.values)
-        return L.Membership(names, values, node.negated)
+        ordered = tuple(dict.fromkeys(tuple(self.value(c, v) for c, v in zip(columns, combo, strict=True))
+                                      for combo in node.values))
+        return L.Membership(names, frozenset(ordered), node.negated, ordered)
 
 
 def columns_of(node: Any) -> Iterable[str]:
@@ -257,4 +266,4 @@ def canonical_names(node: Any, schema: TableSchema) -> Any:
     return walk(node)
 
 
-__all__ = ["FINITE_KINDS", "Binder", "canonical_names", "columns_of"]
+__all__ = ["FINITE_KINDS", "Binder", "canonical_names", "columns_of", "numeric_categories"]

@@ -16,7 +16,7 @@ within given column domains could produce, so a rule that no row can satisfy und
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -152,6 +152,7 @@ class Membership:
     columns: tuple[str, ...]
     values: frozenset[tuple[Any, ...]] | None  # None: not learnt yet
     negated: bool = False
+    ordered: tuple[tuple[Any, ...], ...] = field(default=(), compare=False)  # the values in the rule's order
 
     def eval(self, row: dict[str, Any]) -> bool | None:
         key = tuple(row.get(c) for c in self.columns)

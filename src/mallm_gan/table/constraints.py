@@ -197,7 +197,7 @@ class ConstraintSet:
         for constraint in self.items:
             node = constraint.rule.body
             if isinstance(node, S.Member) and not node.negated and node.values is not None:
-                out.append((node.columns, tuple(constraint.node.values)))
+                out.append((node.columns, constraint.node.ordered))
         return out
 
 
