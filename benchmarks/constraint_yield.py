@@ -89,13 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows-per-call", type=int, default=5)
     parser.add_argument("--n-examples", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per call (a busy machine is slow)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")  # grammar fallbacks
 
     from mallm_gan.llm.registry import create_llm
 
     schema, theta, train = setup()
-    client = create_llm(args.model)
+    client = create_llm(args.model, timeout=args.timeout)
     combos = [r for r in schema.constraints if "in {" in r]
     print(f"model {args.model}; {args.calls} calls x {args.rows_per_call} rows; rules: {len(schema.constraints)}")
     print(f"combination rule narrowed into the JSON schema: {combos}")

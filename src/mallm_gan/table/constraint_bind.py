@@ -152,8 +152,8 @@ class Binder:
             column = self.schema[name]
             if column.kind == "numerical" and not column.is_integer:
                 tolerance += abs(coef) * 0.5 * 10.0**-column.decimals
-        kept = tuple((n, c) for n, c in diff.terms if c != 0)
-        return L.Comparison(op, L.Linear(kept, diff.const, diff.dates, tolerance))
+        # terms that cancel (x - x, 0 * x) stay, with coefficient 0: a missing value still makes the rule unknown
+        return L.Comparison(op, L.Linear(diff.terms, diff.const, diff.dates, tolerance))
 
     # -- arithmetic ---------------------------------------------------------------------------------
     def linear(self, node: Any) -> _Form:

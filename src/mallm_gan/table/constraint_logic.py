@@ -94,6 +94,8 @@ class Linear:
         for name, coef in self.terms:
             domain = domains[name]
             nullable |= domain.nullable
+            if coef == 0:
+                continue
             a, b = _interval(domain)
             ends = (coef * a, coef * b) if coef >= 0 else (coef * b, coef * a)
             low, high = low + ends[0], high + ends[1]

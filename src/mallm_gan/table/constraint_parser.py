@@ -40,9 +40,10 @@ _TOKEN = re.compile(
 @dataclass(frozen=True)
 class Token:
     kind: str  # number, string, name, quoted, op, keyword, end
-    text: str
+    text: str  # normalised: keywords in lower case, "=" as "=="
     value: Any
     pos: int
+    raw: str = ""  # as written
 
 
 def syntax_error(text: str, pos: int, problem: str) -> ConfigError:
@@ -62,7 +63,7 @@ def tokenize(text: str) -> list[Token]:
         if char in "\"'`":
             end, value = _quoted(text, i)
             kind = "quoted" if char == "`" else "string"
-            tokens.append(Token(kind, text[i:end], value, i))
+            tokens.append(Token(kind, text[i:end], value, i, text[i:end]))
             i = end
             continue
         match = _TOKEN.match(text, i)
@@ -72,12 +73,12 @@ def tokenize(text: str) -> list[Token]:
         raw = match.group()
         if group == "number":
             value: Any = float(raw) if any(c in raw for c in ".eE") else int(raw)
-            tokens.append(Token("number", raw, value, i))
+            tokens.append(Token("number", raw, value, i, raw))
         elif group == "name":
             low = raw.lower()
-            tokens.append(Token("keyword", low, low, i) if low in KEYWORDS else Token("name", raw, raw, i))
+            tokens.append(Token("keyword", low, low, i, raw) if low in KEYWORDS else Token("name", raw, raw, i, raw))
         elif group == "op":
-            tokens.append(Token("op", "==" if raw == "=" else raw, raw, i))
+            tokens.append(Token("op", "==" if raw == "=" else raw, raw, i, raw))
         i = match.end()
     tokens.append(Token("end", "", None, len(text)))
     return tokens
@@ -144,7 +145,7 @@ class _Parser:
 
     @staticmethod
     def describe(token: Token) -> str:
-        return "the end of the rule" if token.kind == "end" else repr(token.text)
+        return "the end of the rule" if token.kind == "end" else repr(token.raw)
 
     def attempt(self, method: Any) -> Any:
         """Run ``method``; on failure restore the position and return None."""
