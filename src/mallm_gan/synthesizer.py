@@ -296,7 +296,8 @@ class MallmGan:
             "warning": "This file contains real training rows (used as generator examples and for the copy "
                        "guard). Treat it like the data itself.",
             "params": {k: (v if isinstance(v, (str, int, float, bool, type(None))) else
-                           list(v) if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v) else str(v))
+                           list(v) if isinstance(v, (list, tuple)) and all(isinstance(x, (str, dict)) for x in v)
+                           else str(v))
                        for k, v in self.get_params().items()},
             "identity": self._identity(),
             "llm": getattr(self, "llm_name_", None),

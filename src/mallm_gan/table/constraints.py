@@ -240,9 +240,17 @@ def _number(kind: str, value: Any, default: float) -> float:
     return float(value)
 
 
-@lru_cache(maxsize=64)
 def schema_constraints(schema: TableSchema) -> ConstraintSet:
-    """The bound rules of ``schema.constraints`` (cached: validators are built many times a run)."""
+    """The bound rules of ``schema.constraints`` (cached: validators and row schemas are built many times a
+    run)."""
+    try:
+        return _cached_constraints(schema)
+    except TypeError:  # a schema holding an unhashable value (a hand-built bound): bind without the cache
+        return ConstraintSet.from_texts(schema.constraints, schema)
+
+
+@lru_cache(maxsize=64)
+def _cached_constraints(schema: TableSchema) -> ConstraintSet:
     return ConstraintSet.from_texts(schema.constraints, schema)
 
 
