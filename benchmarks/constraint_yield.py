@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -54,7 +55,7 @@ def setup() -> tuple[Any, Any, pd.DataFrame]:
 
 
 async def run_mode(client: Any, schema: Any, theta: Any, train: pd.DataFrame, *, narrow: bool, calls: int,
-                   rows_per_call: int, n_examples: int, seed: int) -> dict[str, Any]:
+                   rows_per_call: int, n_examples: int, seed: int, temperature: float) -> dict[str, Any]:
     from mallm_gan.gan.parsing import parse_rows
     from mallm_gan.gan.prompts import generator_messages, rows_json_schema
     from mallm_gan.gan.row_rules import narrow_to_combinations
@@ -68,7 +69,7 @@ async def run_mode(client: Any, schema: Any, theta: Any, train: pd.DataFrame, *,
     for i in range(calls):
         examples = train.iloc[rng.choice(len(train), size=n_examples, replace=False)]
         messages = generator_messages(theta, schema, examples, n_rows=rows_per_call)
-        requests.append(client.complete(messages, role="generator", temperature=0.5, max_tokens=600,
+        requests.append(client.complete(messages, role="generator", temperature=temperature, max_tokens=600,
                                         json_schema=json_schema, seed=seed + i))
     started = time.perf_counter()
     completions = await asyncio.gather(*requests)
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows-per-call", type=int, default=5)
     parser.add_argument("--n-examples", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=0.5, help="the generator's (default: the method's)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per call (a busy machine is slow)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")  # grammar fallbacks
@@ -98,13 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     schema, theta, train = setup()
     client = create_llm(args.model, timeout=args.timeout)
     combos = [r for r in schema.constraints if "in {" in r]
-    print(f"model {args.model}; {args.calls} calls x {args.rows_per_call} rows; rules: {len(schema.constraints)}")
+    print(f"model {args.model}; {args.calls} calls x {args.rows_per_call} rows, {args.n_examples} examples each, "
+          f"temperature {args.temperature}; {len(schema.constraints)} rules; load average {os.getloadavg()[0]:.1f}")
     print(f"combination rule narrowed into the JSON schema: {combos}")
     results = {}
     for narrow in (False, True):
         result = asyncio.run(run_mode(client, schema, theta, train, narrow=narrow, calls=args.calls,
                                       rows_per_call=args.rows_per_call, n_examples=args.n_examples,
-                                      seed=args.seed))
+                                      seed=args.seed, temperature=args.temperature))
         results[narrow] = result
         report = result["report"]
         label = "check + anyOf" if narrow else "check only   "
