@@ -83,6 +83,25 @@ async def run_mode(client: Any, schema: Any, theta: Any, train: pd.DataFrame, *,
     return {"report": report, "by_rule": by_rule, "seconds": seconds}
 
 
+async def probe(client: Any, schema: Any, theta: Any, train: pd.DataFrame, *, rows: int, seed: int) -> tuple[int, int]:
+    """Is the ``anyOf`` followed? One request whose branches are all forced to (male, pregnant), a combination
+    the model does not write on its own (and the rule forbids): rows written, rows that follow it."""
+    from mallm_gan.gan.parsing import parse_rows
+    from mallm_gan.gan.prompts import generator_messages, rows_json_schema
+    from mallm_gan.gan.row_rules import narrow_to_combinations
+
+    json_schema = narrow_to_combinations(rows_json_schema(schema, rows), schema)
+    sex, pregnant = schema.names.index("sex"), schema.names.index("pregnant")
+    for branch in json_schema["properties"]["rows"]["items"]["anyOf"]:
+        branch["prefixItems"][sex], branch["prefixItems"][pregnant] = {"enum": ["male"]}, {"enum": ["yes"]}
+    messages = generator_messages(theta, schema, train.head(3), n_rows=rows)
+    completion = await client.complete(messages, role="generator", temperature=0.5, max_tokens=600,
+                                       json_schema=json_schema, seed=seed)
+    records = [r for text in completion.texts for r in parse_rows(text, schema.names).records]
+    followed = sum(1 for r in records if r.get("sex") == "male" and r.get("pregnant") == "yes")
+    return len(records), followed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="local:smollm2-135m")
@@ -91,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-examples", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=0.5, help="the generator's (default: the method's)")
+    parser.add_argument("--modes", default="check,anyof,probe", help="any of check, anyof, probe (comma separated)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per call (a busy machine is slow)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")  # grammar fallbacks
@@ -103,12 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {args.model}; {args.calls} calls x {args.rows_per_call} rows, {args.n_examples} examples each, "
           f"temperature {args.temperature}; {len(schema.constraints)} rules; load average {os.getloadavg()[0]:.1f}")
     print(f"combination rule narrowed into the JSON schema: {combos}")
-    results = {}
-    for narrow in (False, True):
+    modes = set(args.modes.split(","))
+    for narrow in [m == "anyof" for m in ("check", "anyof") if m in modes]:
         result = asyncio.run(run_mode(client, schema, theta, train, narrow=narrow, calls=args.calls,
                                       rows_per_call=args.rows_per_call, n_examples=args.n_examples,
                                       seed=args.seed, temperature=args.temperature))
-        results[narrow] = result
         report = result["report"]
         label = "check + anyOf" if narrow else "check only   "
         share = report.accepted / report.generated if report.generated else float("nan")
@@ -117,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    rejected by rule: {dict(result['by_rule'].most_common())}")
         others = {k: v for k, v in report.reasons.items() if k != "constraint_violated"}
         print(f"    other rejections: {others}; parse problems: {dict(report.parse_problems)}")
+    if "probe" not in modes:
+        return 0
+    written, followed = asyncio.run(probe(client, schema, theta, train, rows=args.rows_per_call, seed=args.seed))
+    print(f"probe (every anyOf branch forced to sex=male, pregnant=yes): {followed} of {written} rows follow it")
     return 0
 
 
