@@ -21,8 +21,6 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-Outcomes = frozenset
-_TRUE_FALSE_NONE = frozenset({True, False, None})
 _EPOCH = datetime(1970, 1, 1)
 
 
