@@ -47,7 +47,7 @@ def narrow_to_combinations(rows_schema: dict[str, Any], schema: TableSchema) -> 
         return rows_schema
     width = len(slots)
     narrowed = {**row, "anyOf": [
-        {"prefixItems": [_slot_enum(slots[i], branch[i]) if i in branch else {} for i in range(width)]}
+        {"prefixItems": [_slot_enum(slots[i], branch[i]) if i in branch else slots[i] for i in range(width)]}
         for branch in branches
     ]}
     rows = {**rows_schema["properties"]["rows"], "items": narrowed}
@@ -71,7 +71,7 @@ def _slot_enum(slot: dict[str, Any], values: list[Any]) -> dict[str, Any]:
     enum = list(values)  # canonical categories and booleans are JSON values already
     if None in (slot.get("enum") or ()) or "null" in (slot.get("type") or ()):
         enum.append(None)  # a missing value makes the rule unknown, which the check lets pass
-    return {"enum": enum}
+    return {**{k: v for k, v in slot.items() if k not in ("enum", "type")}, "enum": enum}
 
 
 __all__ = ["MAX_COMBINATION_BRANCHES", "narrow_to_combinations"]
