@@ -42,15 +42,15 @@ CONTEXT = "Adults admitted to a hospital ward and treated in one of two arms of 
 
 
 def setup() -> tuple[Any, Any, pd.DataFrame]:
-    from mallm_gan.synthesizer import _normalised_train
-    from mallm_gan.table.constraints import prepare_constraints
+    from mallm_gan.inputs import constrained_schema, normalised_train
+    from mallm_gan.settings import Settings
     from mallm_gan.table.schema import TableSchema
     from mallm_gan.theta.process import DataGenerationProcess
 
     data = pd.read_csv(CLINIC)
     schema = TableSchema.from_dataframe(data, target="outcome")
-    train = _normalised_train(data, schema)
-    schema = prepare_constraints(schema, RULES, train)
+    train = normalised_train(data, schema)
+    schema = constrained_schema(Settings(constraints=RULES), schema, train)
     return schema, DataGenerationProcess(CONTEXT, tuple(DAG)), train
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+# the small splits the tests need, shipped with the repository (tests/data/README.md: sources, licences)
+TEST_DATA = Path(__file__).resolve().parent / "data"
 # settings that pick or configure an LLM endpoint; a developer's own must not leak into the tests
 LLM_ENV_VARS = (
     "MALLM_LLM",
@@ -51,11 +52,8 @@ def fake_server() -> Iterator[Callable[..., Any]]:
 
 @pytest.fixture
 def shared_data() -> Path:
-    """Path of the shared datasets (../shared/data next to the repository); skips when absent."""
-    path = SHARED_DATA.resolve()
-    if not path.is_dir():
-        pytest.skip(f"shared datasets not found at {path} (expected ../shared/data next to the repository)")
-    return path
+    """Path of the test datasets (``tests/data``, in the benchmark data layout of ``../shared/data``)."""
+    return TEST_DATA
 
 
 @pytest.fixture(autouse=True)
@@ -71,14 +69,16 @@ def _restore_logging() -> Iterator[None]:
 
 @pytest.fixture
 def read_shared() -> Callable[[str], Any]:
-    """``read(relative_path)``: a CSV of the shared datasets as a DataFrame; skips the test when it is absent
-    (only when called, so a test that needs it for some parameters only still runs the others)."""
+    """``read(relative_path)``: a CSV of the test datasets (``tests/data``) as a DataFrame.
+
+    A missing file is an error of the suite, not a reason to skip: every file a test reads is shipped.
+    """
     import pandas as pd
 
     def read(relative: str) -> pd.DataFrame:
-        path = (SHARED_DATA / relative).resolve()
-        if not path.exists():
-            pytest.skip(f"shared datasets not found at {path} (expected ../shared/data next to the repository)")
+        path = TEST_DATA / relative
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is not in tests/data; ship it there (see tests/data/README.md)")
         return pd.read_csv(path)
 
     return read

@@ -2,7 +2,9 @@
 
 Third-party errors (openai, xllamacpp, pandas parsing) are wrapped at the edge where they happen, so callers
 and the CLI only ever need to catch :class:`MallmGanError`. Every error carries structured fields (``fields``)
-besides its message, so a caller can react to the status code or the counts without parsing text.
+besides its message, so a caller can react to the status code or the counts without parsing text. Whether a
+failed LLM call may be retried is a property of its class (``transient``). Exit codes are the CLI's business
+(``cli/app.py``), not the library's.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ class MallmGanError(Exception):
         **fields: Structured details (status, model, column, counts, ...), also kept in ``self.fields``.
     """
 
-    exit_code = 1
-
     def __init__(self, message: str, **fields: Any) -> None:
         super().__init__(message)
         self.message = message
@@ -29,16 +29,12 @@ class MallmGanError(Exception):
         return self.message
 
 
-class ConfigError(MallmGanError):
+class ConfigError(MallmGanError, ValueError):
     """A parameter, option, LLM spec or file given by the user is invalid."""
-
-    exit_code = 2
 
 
 class SchemaError(MallmGanError):
     """The data or the metadata does not fit: empty table, bad column, unknown target, ..."""
-
-    exit_code = 3
 
     def __init__(self, message: str, *, column: str | None = None, **fields: Any) -> None:
         super().__init__(message, column=column, **fields)
@@ -48,13 +44,14 @@ class SchemaError(MallmGanError):
 class ParseError(MallmGanError):
     """An LLM answer could not be turned into the structure asked for."""
 
-    exit_code = 4
-
 
 class LLMError(MallmGanError):
-    """An LLM call failed. ``status``, ``model``, ``request_id`` and ``endpoint`` are set when known."""
+    """An LLM call failed. ``status``, ``model``, ``request_id`` and ``endpoint`` are set when known.
 
-    exit_code = 5
+    ``transient`` (a class attribute) says whether the same request may succeed when sent again;
+    ``attempts`` is how many times it was sent before the client gave up (``None`` when not counted).
+    """
+
     transient = False
 
     def __init__(
@@ -65,6 +62,7 @@ class LLMError(MallmGanError):
         model: str | None = None,
         request_id: str | None = None,
         endpoint: str | None = None,
+        attempts: int | None = None,
         **fields: Any,
     ) -> None:
         super().__init__(
@@ -74,6 +72,23 @@ class LLMError(MallmGanError):
         self.model = model
         self.request_id = request_id
         self.endpoint = endpoint
+        self.attempts = attempts
+
+    @property
+    def attempts(self) -> int | None:
+        return self.fields.get("attempts")
+
+    @attempts.setter
+    def attempts(self, value: int | None) -> None:
+        if value is None:
+            self.fields.pop("attempts", None)
+        else:
+            self.fields["attempts"] = int(value)
+
+    def __str__(self) -> str:
+        if self.transient and self.attempts:
+            return f"{self.message} (gave up after {self.attempts} attempts)"
+        return self.message
 
 
 class LLMTransportError(LLMError):
@@ -93,11 +108,23 @@ class LLMRateLimitError(LLMError):
 
 
 class LLMProviderError(LLMError):
-    """The endpoint answered with an error status. 5xx are transient; 4xx are not."""
+    """The endpoint answered with an error status that sending again cannot fix (4xx).
 
-    def __init__(self, message: str, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.transient = self.status is None or self.status >= 500
+    ``LLMProviderError(message, status=...)`` builds an :class:`LLMServerError` (transient) for a 5xx status or
+    an unknown one, so a raise site states the status and the class follows from it.
+    """
+
+    def __new__(cls, message: str = "", *args: Any, **kwargs: Any) -> LLMProviderError:
+        status = kwargs.get("status")
+        if cls is LLMProviderError and (status is None or status >= 500):
+            cls = LLMServerError
+        return super().__new__(cls)  # type: ignore[return-value]
+
+
+class LLMServerError(LLMProviderError):
+    """The endpoint failed on its side (5xx, or an error without a status): worth sending again."""
+
+    transient = True
 
 
 class LLMAuthError(LLMProviderError):
@@ -107,19 +134,22 @@ class LLMAuthError(LLMProviderError):
 class BudgetExceededError(MallmGanError):
     """A call or token budget set by the user was reached; the run stops cleanly."""
 
-    exit_code = 6
-
 
 class GenerationError(MallmGanError):
     """Too few valid rows could be produced; ``fields['counts']`` says why rows were rejected."""
 
-    exit_code = 7
 
-
-class NotFittedError(MallmGanError):
+class NotFittedError(MallmGanError, ValueError, AttributeError):
     """``sample`` or ``save`` was called before ``fit``."""
 
-    exit_code = 2
+
+class RunLockedError(MallmGanError):
+    """Another process is fitting into the same run directory; ``pid`` and ``host`` name it."""
+
+    def __init__(self, message: str, *, pid: int | None = None, host: str | None = None, **fields: Any) -> None:
+        super().__init__(message, pid=pid, host=host, **fields)
+        self.pid = pid
+        self.host = host
 
 
 __all__ = [
@@ -130,9 +160,11 @@ __all__ = [
     "LLMError",
     "LLMProviderError",
     "LLMRateLimitError",
+    "LLMServerError",
     "LLMTransportError",
     "MallmGanError",
     "NotFittedError",
     "ParseError",
+    "RunLockedError",
     "SchemaError",
 ]

@@ -1,4 +1,7 @@
-"""Saving and restoring runs: atomic JSON files, data fingerprints, JSON-ready records."""
+"""The run directory: its file names, atomic JSON files, data fingerprints, JSON-ready records.
+
+Every module that reads or writes a file of a run directory takes the file's name from here.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,15 @@ import pandas as pd
 from .errors import ConfigError, MallmGanError
 
 FORMAT_VERSION = 2  # 2: one fixed real holdout scores every θ; a run of format 1 cannot be resumed
-CHECKPOINT = "checkpoint.json"
-MODEL = "model.json"
+# -- the files of a run directory ----------------------------------------------------------------------
+MODEL = "model.json"  # the fitted model: schema, θ, history, parameters, training rows (written at the end)
+CHECKPOINT = "checkpoint.json"  # the same state after the last finished iteration, while a fit runs
+CACHE = "llm-cache.sqlite"  # finished LLM answers by request hash, so a resumed run never pays twice
+REPORT = "report.html"  # the HTML report of `mallm-gan report`
+EVALUATION = "evaluation.json"  # an EvaluationReport.to_dict(), read by the report
+SAMPLE_REPORT = "sample_report.json"  # the final sampling's RejectionReport.to_dict(), read by the report
+DEMO = "demo.json"  # what `mallm-gan demo` ran on (dataset, true DAG), read by the report
+RUN_FILES = (MODEL, CHECKPOINT, CACHE, REPORT, EVALUATION, SAMPLE_REPORT, DEMO)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -1,48 +1,41 @@
-"""MallmGan: the public facade. ``fit`` runs the adversarial loop, ``sample`` generates from the best θ."""
+"""MallmGan: the public facade. ``fit`` runs the adversarial loop, ``sample`` generates from the best θ.
+
+The facade owns its state: it builds the settings, the data and the clients, hands them to the loop or the
+sampler, and assigns the fitted attributes from what they return. It also owns the run files it writes
+(the checkpoint after every iteration and ``model.json``), under a lock on the run directory.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import logging
 import secrets
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import runstate
-from .errors import ConfigError, NotFittedError, SchemaError
-from .gan.generator import derive_seed
-from .gan.loop import AdversarialLoop
-from .gan.optimizer import History, HistoryEntry, check_selection
-from .gan.prompts import MAX_INSTRUCTION_CHARS, estimate_tokens, example_rows, generator_messages
-from .gan.validation import RowValidator
+from . import inputs, resume, runstate
+from .errors import ConfigError, NotFittedError
+from .gan.clients import open_clients
+from .gan.loop import LoopData, run_loop
+from .gan.optimizer import History
+from .gan.progress import Progress, Stop
+from .gan.sampling import Sampler
+from .gan.seeds import Stream, stream_seed
 from .llm.base import LLMClient
-from .llm.usage import UsageTracker
+from .runlock import run_lock
+from .settings import Settings
 from .table.conditions import Conditions
-from .table.constraints import prepare_constraints
 from .table.schema import TableSchema
-from .theta.causal import hill_climb_dag, validate_dag
-from .theta.process import DEFAULT_INSTRUCTION, DataGenerationProcess
+from .theta.process import DataGenerationProcess
 
 log = logging.getLogger(__name__)
 
 Callback = Callable[[str, dict[str, Any]], None]
-PARAMS = (
-    "llm", "optimizer_llm", "discriminator", "epochs", "batch_size", "n_examples", "rows_per_call", "top_k",
-    "generator_temperature", "optimizer_temperature", "max_concurrency", "patience", "selection", "copy_policy",
-    "copy_k",
-    "dcr_threshold", "max_rounds", "random_state", "max_calls", "max_tokens", "max_prompt_tokens",
-    "local_only", "timeout", "constraints", "allow_violations",
-)
-# parameters that change what a run computes: a run dir made with other values cannot be resumed
-RUN_IDENTITY = ("discriminator", "batch_size", "n_examples", "rows_per_call", "top_k",
-                "generator_temperature", "optimizer_temperature", "copy_policy", "copy_k", "dcr_threshold")
 
 
 class MallmGan:
@@ -54,6 +47,10 @@ class MallmGan:
         optimizer_llm: A different LLM for the optimizer (default: the generator's).
         discriminator: ``"logistic"`` (as in the paper) or ``"xgboost"``.
         epochs: Passes over the training rows.
+        optimize: Run the adversarial loop (default). ``False`` learns nothing: ``fit`` infers the schema and
+            builds the starting θ (context, schema, DAG, instruction) without any LLM call, and sampling
+            writes rows from it as is: the few-shot rows of the paper's ablation (``dag="none"`` for few-shot
+            alone, the hill-climbing DAG for few-shot + DAG).
         batch_size: Real rows per iteration (the paper uses 50).
         n_examples: Real rows shown per generator call ("batches in a batch").
         rows_per_call: Rows asked for per generator call.
@@ -88,6 +85,7 @@ class MallmGan:
         *,
         discriminator: str = "logistic",
         epochs: int = 5,
+        optimize: bool = True,
         batch_size: int = 50,
         n_examples: int = 5,
         rows_per_call: int = 5,
@@ -107,54 +105,29 @@ class MallmGan:
         max_prompt_tokens: int | None = 6000,
         local_only: bool = False,
         timeout: float = 120.0,
-        constraints: Sequence[str] | None = None,
+        constraints: Sequence[Any] | None = None,
         allow_violations: bool = False,
     ) -> None:
-        self.llm = llm
-        self.optimizer_llm = optimizer_llm
-        self.discriminator = discriminator
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.n_examples = n_examples
-        self.rows_per_call = rows_per_call
-        self.top_k = top_k
-        self.generator_temperature = generator_temperature
-        self.optimizer_temperature = optimizer_temperature
-        self.max_concurrency = max_concurrency
-        self.patience = patience
-        self.selection = selection
-        self.copy_policy = copy_policy
-        self.copy_k = copy_k
-        self.dcr_threshold = dcr_threshold
-        self.max_rounds = max_rounds
-        self.random_state = random_state
-        self.max_calls = max_calls
-        self.max_tokens = max_tokens
-        self.max_prompt_tokens = max_prompt_tokens
-        self.local_only = local_only
-        self.timeout = timeout
-        self.constraints = constraints
-        self.allow_violations = allow_violations
+        params = locals()
+        for name in Settings.names():
+            setattr(self, name, params[name])
 
     # -- parameters ---------------------------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in PARAMS}
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's parameters (scikit-learn style; ``deep`` is accepted and has no effect)."""
+        return {name: getattr(self, name) for name in Settings.names()}
 
-    def _check_params(self) -> None:
-        for name in ("epochs", "batch_size", "n_examples", "rows_per_call", "top_k", "copy_k"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.n_examples > self.batch_size:
-            raise ConfigError(f"n_examples ({self.n_examples}) must not exceed batch_size ({self.batch_size})")
-        if self.copy_policy not in ("k", "never", "allow"):
-            raise ConfigError(f"copy_policy must be 'k', 'never' or 'allow', got {self.copy_policy!r}")
-        for name in ("generator_temperature", "optimizer_temperature"):
-            if not 0 <= getattr(self, name) <= 2:
-                raise ConfigError(f"{name} must be between 0 and 2, got {getattr(self, name)}")
-        check_selection(self.selection)
-        if self.patience is not None and self.patience < 1:
-            raise ConfigError(f"patience must be >= 1, got {self.patience}")
+    def set_params(self, **params: Any) -> MallmGan:
+        """Set constructor parameters; they are checked when ``fit`` or ``sample`` runs."""
+        unknown = sorted(set(params) - set(Settings.names()))
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {unknown}; the parameters are {list(Settings.names())}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def _settings(self) -> Settings:
+        return Settings(**self.get_params())
 
     # -- fit ----------------------------------------------------------------------------------------
     def fit(
@@ -170,6 +143,7 @@ class MallmGan:
         instruction: str | None = None,
         theta: DataGenerationProcess | None = None,
         run_dir: str | Path | None = None,
+        fresh: bool = False,
         callbacks: Sequence[Callback] = (),
     ) -> MallmGan:
         """Learn θ from ``data`` with the adversarial loop.
@@ -183,136 +157,79 @@ class MallmGan:
             instruction: Initial task instruction (default: :data:`DEFAULT_INSTRUCTION`).
             theta: A full starting θ (e.g. hand-edited); overrides context, dag and instruction.
             run_dir: Directory for the checkpoint, LLM cache and model; a rerun with the same data and
-                settings resumes from the last finished iteration.
+                settings resumes from the last finished iteration. It is locked while the fit runs.
+            fresh: Start over in ``run_dir``, discarding its checkpoint, instead of resuming it (a rerun
+                with other settings or another starting θ is refused unless this is set).
             callbacks: ``f(event, info)`` called on "start", "iteration" and "end".
 
         Returns:
             self, with ``schema_``, ``theta_``, ``history_``, ``usage_`` and ``train_`` set.
+
+        Raises:
+            ConfigError: invalid parameters (all named at once), or ``run_dir`` holds another run.
+            RunLockedError: another process is fitting into ``run_dir``.
         """
-        self._check_params()
-        if schema is None:
-            schema = TableSchema.from_dataframe(data, target=target, task=task, metadata=metadata)
-        else:
-            if metadata is not None:
-                schema = schema.with_metadata(metadata)
-            if target is not None or task is not None:
-                schema = schema.with_target(target or schema.target, task)
-            missing = [n for n in schema.names if n not in data.columns]
-            if missing:
-                raise SchemaError(f"schema column(s) {missing} are not in the data", column=missing[0])
-        train = _normalised_train(data, schema)
-        schema = prepare_constraints(schema, self.constraints, train, allow_violations=self.allow_violations)
-        if theta is None:
-            theta = DataGenerationProcess(
-                context=context.strip(),
-                dag=self._initial_dag(dag, train, schema),
-                instruction=(instruction or DEFAULT_INSTRUCTION).strip(),
-            )
-        else:
-            check = validate_dag(theta.dag, schema.names)
-            theta = DataGenerationProcess(theta.context, tuple(check.edges), theta.instruction)
-        self.schema_ = schema
-        self.train_ = train
-        self.initial_theta_ = theta
-        self.run_dir_ = Path(run_dir) if run_dir is not None else None
-        self.seed_ = self.random_state if self.random_state is not None else secrets.randbits(31)
-        self._check_prompt_size(theta)
-        state = self._load_checkpoint() if self.run_dir_ is not None else None
-        loop = AdversarialLoop(self, callbacks=callbacks)
-        asyncio.run(loop.run(state))
+        settings = self._settings()
+        schema = inputs.fit_schema(data, schema, target, task, metadata)
+        train = inputs.normalised_train(data, schema)
+        schema = inputs.constrained_schema(settings, schema, train)
+        run = Path(run_dir) if run_dir is not None else None
+        start = {"context": context, "dag": dag, "instruction": instruction, "theta": theta}
+        with run_lock(run) if run is not None else nullcontext():
+            self._fit(settings, schema, train, run, start, fresh=fresh, callbacks=callbacks)
         return self
 
-    def _initial_dag(self, dag: Any, train: pd.DataFrame, schema: TableSchema) -> tuple[tuple[str, str], ...]:
-        if dag is None or dag == "none":
-            return ()
-        if dag == "hill-climb":
-            return tuple(hill_climb_dag(train, schema, random_state=self.random_state))
-        if isinstance(dag, str):
-            raise ConfigError(f"dag must be 'hill-climb', 'none' or a list of (parent, child) edges, got {dag!r}")
-        edges = [tuple(e) for e in dag]
-        if any(len(e) != 2 for e in edges):
-            raise ConfigError("every dag edge must be a (parent, child) pair")
-        check = validate_dag(edges, schema.names)
-        if check.dropped:
-            problems = "; ".join(f"{a} -> {b}: {why}" for (a, b), why in check.dropped)
-            raise ConfigError(f"the given dag has invalid edges: {problems}")
-        return tuple(check.edges)
+    def _fit(
+        self, settings: Settings, schema: TableSchema, train: pd.DataFrame, run: Path | None,
+        start_from: dict[str, Any], *, fresh: bool, callbacks: Sequence[Callback],
+    ) -> None:
+        if run is not None and fresh:
+            resume.discard(run)
+        saved = resume.read_checkpoint(run) if run is not None else None
+        # an unseeded run resumes with the seed it drew
+        seed = self.random_state if self.random_state is not None else resume.saved_seed(saved)
+        seed = seed if seed is not None else secrets.randbits(31)
+        start = inputs.start_theta(train, schema, seed, **start_from)
+        inputs.check_prompt_size(settings, train, schema, start)
+        progress = None
+        if saved is not None and run is not None:
+            mine = resume.identity(settings, train, seed, schema)
+            progress = resume.resumable(saved, run, settings, mine, start, theta_given=start_from["theta"] is not None)
+        if not settings.optimize:
+            log.info("optimize=False: no adversarial loop; sampling uses the starting θ as is")
+            progress = Progress(history=History(settings.selection), current_theta=start)
+        else:
+            data = LoopData(schema, train, start, seed, run)
+            clients = open_clients(settings, run)
+            progress = asyncio.run(run_loop(settings, data, clients, resume=progress,
+                                            on_checkpoint=_checkpointer(settings, data), callbacks=callbacks))
+        self.schema_, self.train_, self.initial_theta_, self.run_dir_, self.seed_ = schema, train, start, run, seed
+        self._adopt(progress)
+        if run is not None:
+            self._write_model(run)  # the caller says the file holds real rows
 
-    def _check_prompt_size(self, theta: DataGenerationProcess) -> None:
-        if self.max_prompt_tokens is None:
-            return
-        # the prompt is longest with the longest rows as examples and the longest instruction the optimizer
-        # may write; judging it on the first rows lets later prompts pass the budget
-        widths = [len(json.dumps(row, default=str)) for row in example_rows(self.train_, self.schema_)]
-        longest = sorted(np.argsort(widths, kind="stable")[::-1][: self.n_examples])
-        examples = self.train_.iloc[longest]
-        widest = dataclasses.replace(theta, instruction=theta.instruction.ljust(MAX_INSTRUCTION_CHARS))
-        messages = generator_messages(widest, self.schema_, examples, n_rows=self.rows_per_call)
-        tokens = sum(estimate_tokens(m["content"]) for m in messages)
-        if tokens > self.max_prompt_tokens:
-            raise ConfigError(
-                f"one generator prompt is about {tokens} tokens ({len(self.schema_)} columns, "
-                f"{self.n_examples} examples), above max_prompt_tokens={self.max_prompt_tokens}; lower "
-                "n_examples or rows_per_call, drop columns, or raise --max-prompt-tokens if the model's "
-                "context allows it"
-            )
+    def _adopt(self, progress: Progress) -> None:
+        """Take the fitted state from what the loop (or a saved run) reached."""
+        self.history_ = progress.history
+        # without an iteration (optimize=False) the starting θ is the result
+        self.theta_ = progress.best_theta() or self.initial_theta_
+        self.current_theta_, self.current_origin_ = progress.current_theta, progress.current_origin
+        self.proposal_pending_ = progress.proposal_pending
+        self.stop_reason_ = progress.stop.reason if progress.stop else None
+        self.stopped_ = progress.stop.message if progress.stop else None
+        self.patience_state_ = progress.patience
+        self.usage_, self.llm_name_ = progress.usage, progress.llm_name
 
-    # -- checkpoints --------------------------------------------------------------------------------
-    def _identity(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in RUN_IDENTITY} | {
-            "data": runstate.fingerprint(self.train_), "seed": self.seed_,
-        } | ({"constraints": list(self.schema_.constraints)} if self.schema_.constraints else {})
+    def _progress(self) -> Progress:
+        """The fitted state as the loop's progress (for the model file)."""
+        stop = Stop(self.stop_reason_, self.stopped_) if self.stop_reason_ and self.stopped_ else None
+        return Progress(
+            history=self.history_, current_theta=self.current_theta_, current_origin=self.current_origin_,
+            proposal_pending=self.proposal_pending_, stop=stop, patience=self.patience_state_,
+            usage=self.usage_, llm_name=self.llm_name_,
+        )
 
-    def _load_checkpoint(self) -> dict[str, Any] | None:
-        assert self.run_dir_ is not None
-        path = self.run_dir_ / runstate.CHECKPOINT
-        if not path.exists():
-            return None
-        state = runstate.read_json(path)
-        if state.get("format", 1) != runstate.FORMAT_VERSION:
-            raise ConfigError(
-                f"{path} was written by a version of mallm-gan that scored θ differently (checkpoint format "
-                f"{state.get('format', 1)}, this version writes {runstate.FORMAT_VERSION}), so the run cannot be "
-                "resumed; its model.json still samples. Use another run directory or delete this one to start over"
-            )
-        saved = state.get("identity", {})
-        if self.random_state is None:
-            # an unseeded run resumes with the seed it drew
-            self.seed_ = saved.get("seed", self.seed_)
-        mine = self._identity()
-        diff = sorted(k for k in mine if saved.get(k) != mine[k])
-        if diff:
-            raise ConfigError(
-                f"{self.run_dir_} holds a different run (differs in: {', '.join(diff)}); use another run "
-                "directory or delete this one to start over"
-            )
-        log.info("resuming from %s: %d iterations done", path, len(state.get("history", [])))
-        return state
-
-    def _state(self, *, complete: bool) -> dict[str, Any]:
-        return {
-            "format": runstate.FORMAT_VERSION,
-            "complete": complete,
-            "warning": "This file contains real training rows (used as generator examples and for the copy "
-                       "guard). Treat it like the data itself.",
-            "params": {k: (v if isinstance(v, (str, int, float, bool, type(None))) else
-                           list(v) if isinstance(v, (list, tuple)) and all(isinstance(x, (str, dict)) for x in v)
-                           else str(v))
-                       for k, v in self.get_params().items()},
-            "identity": self._identity(),
-            "llm": getattr(self, "llm_name_", None),
-            "schema": self.schema_.to_dict(),
-            "initial_theta": self.initial_theta_.to_dict(),
-            "theta": self.theta_.to_dict() if hasattr(self, "theta_") else None,
-            "current_theta": getattr(self, "current_theta_", self.initial_theta_).to_dict(),
-            "current_origin": getattr(self, "current_origin_", "initial"),
-            "history": self.history_.to_list() if hasattr(self, "history_") else [],
-            "usage": self.usage_.to_dict() if hasattr(self, "usage_") else {},
-            "train": runstate.to_records(self.train_),
-            "stopped": getattr(self, "stopped_", None),
-            "patience_state": getattr(self, "patience_state_", None),
-        }
-
+    # -- files --------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the fitted model as JSON (never pickle). It contains real training rows: a warning is logged."""
         path = self._write_model(path)
@@ -324,7 +241,9 @@ class MallmGan:
         path = Path(path)
         if path.is_dir() or path.suffix == "":
             path = path / runstate.MODEL
-        runstate.atomic_write_json(path, self._state(complete=True))
+        document = resume.run_document(self._settings(), self.seed_, self.schema_, self.train_,
+                                       self.initial_theta_, self._progress(), complete=True)
+        runstate.atomic_write_json(path, document)
         return path
 
     @classmethod
@@ -335,29 +254,17 @@ class MallmGan:
         if path.is_dir():
             path = path / runstate.MODEL if (path / runstate.MODEL).exists() else path / runstate.CHECKPOINT
         state = runstate.read_json(path)
-        params = {k: v for k, v in state.get("params", {}).items() if k in PARAMS}
-        params.update(overrides)
-        model = cls(**params)
-        model._restore(state, path.parent)
-        return model
-
-    def _restore(self, state: dict[str, Any], run_dir: Path | None) -> None:
-        self.schema_ = TableSchema.from_dict(state["schema"])
-        self.train_ = _normalised_train(pd.DataFrame(state["train"], columns=self.schema_.names), self.schema_)
-        self.initial_theta_ = DataGenerationProcess.from_dict(state["initial_theta"])
-        self.current_theta_ = DataGenerationProcess.from_dict(state.get("current_theta")
-                                                              or state["initial_theta"])
-        self.history_ = History(self.selection)
-        for entry in state.get("history", []):
-            self.history_.entries.append(HistoryEntry.from_dict(entry))
+        params = {k: v for k, v in state.get("params", {}).items() if k in Settings.names()}
+        model = cls(**params).set_params(**overrides)
+        model.schema_ = TableSchema.from_dict(state["schema"])
+        model.train_ = inputs.normalised_train(pd.DataFrame(state["train"], columns=model.schema_.names), model.schema_)
+        model.initial_theta_ = DataGenerationProcess.from_dict(state["initial_theta"])
+        model.seed_ = state.get("identity", {}).get("seed", model.random_state or 0)
+        model.run_dir_ = path.parent
+        model._adopt(Progress.from_dict(state, selection=model._settings().selection))
         if state.get("theta"):
-            self.theta_ = DataGenerationProcess.from_dict(state["theta"])
-        self.seed_ = state.get("identity", {}).get("seed", self.random_state or 0)
-        self.usage_ = UsageTracker()
-        self.usage_.load_dict(state.get("usage", {}))
-        self.llm_name_ = state.get("llm")
-        self.run_dir_ = run_dir
-        self.stopped_ = state.get("stopped")
+            model.theta_ = DataGenerationProcess.from_dict(state["theta"])
+        return model
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "theta_"):
@@ -407,24 +314,22 @@ class MallmGan:
             conds = conditions
         else:
             conds = Conditions.from_mapping(dict(conditions or {}), self.schema_)
+        settings = self._settings()
         self._sample_calls = getattr(self, "_sample_calls", 0) + 1
-        base_seed = derive_seed(self.seed_, 7_000_000, self._sample_calls)
-        from .gan.sampling import run_sampling
-
-        yield from run_sampling(self, num_rows, conds, instruction, chunk_rows, base_seed, callbacks)
-
-
-def _normalised_train(data: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
-    """The training rows as the validator sees them (coerced, at the schema's precision), schema dtypes."""
-    validator = RowValidator(schema, schema.cast(data[schema.names]), copy_policy="allow", check_constraints=False)
-    result = validator.validate(runstate.to_records(data[schema.names]))
-    if result.report.rejected:
-        raise SchemaError(
-            f"{result.report.rejected} training rows do not fit the schema ({result.report.summary()}); "
-            "fix the metadata or the data"
-        )
-    return schema.cast(pd.DataFrame(result.rows, columns=schema.names))
+        seed = stream_seed(self.seed_, Stream.SAMPLE, self._sample_calls)
+        clients = open_clients(settings, self.run_dir_)
+        sampler = Sampler(settings, self.schema_, self.train_, self.theta_, clients, conditions=conds,
+                          instruction=instruction, seed=seed)
+        self.sample_report_, self.sample_usage_ = sampler.report, sampler.usage
+        yield from sampler.chunks(num_rows, chunk_rows, callbacks)
 
 
-def elapsed(start: float) -> float:
-    return time.perf_counter() - start
+def _checkpointer(settings: Settings, data: LoopData) -> Callable[[Progress], None]:
+    """What the loop calls after every finished iteration: write the run's checkpoint (if it has a run dir)."""
+    def checkpoint(progress: Progress) -> None:
+        if data.run_dir is not None:
+            document = resume.run_document(settings, data.seed, data.schema, data.train, data.initial_theta,
+                                           progress, complete=False)
+            runstate.atomic_write_json(data.run_dir / runstate.CHECKPOINT, document)
+
+    return checkpoint

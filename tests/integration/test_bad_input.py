@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from mallm_gan import MallmGan
 from mallm_gan.cli import _load_commands, app
+from mallm_gan.cli.app import exit_code
 from mallm_gan.errors import ConfigError, MallmGanError, SchemaError
 from mallm_gan.gan.validation import RowValidator
 from mallm_gan.table.io import read_table
@@ -272,7 +273,7 @@ def test_wide_table_over_the_budget_is_refused_before_any_call(fake_server, tmp_
     path = tmp_path / "wide.csv"
     _wide().to_csv(path, index=False)
     result = _fit(path, server.url, tmp_path / "run", "--dag", "none", "--max-prompt-tokens", "3000")
-    assert result.exit_code == ConfigError.exit_code, result.output
+    assert result.exit_code == exit_code(ConfigError), result.output
     _assert_clean_failure(result, "200 columns", "--max-prompt-tokens")
     assert not server.requests
 

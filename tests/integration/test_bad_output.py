@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mallm_gan import MallmGan
+from mallm_gan.cli.app import exit_code
 from mallm_gan.errors import GenerationError
 from mallm_gan.gan.validation import RowValidator
 from mallm_gan.runstate import to_records
@@ -419,7 +420,7 @@ def test_cli_reports_unusable_answers_without_traceback(fake_server, shared_data
     options = ["--epochs", "1", "--batch-size", "20", "--seed", "0", "--dag", "none", "--no-report"]
     args = ["fit", str(path), "--target", "charges", "--llm", f"openai:fake@{server.url}", *options]
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run")])
-    assert result.exit_code == GenerationError.exit_code, result.output
+    assert result.exit_code == exit_code(GenerationError), result.output
     assert "only 0 valid rows" in result.output and "empty" in result.output
     assert "Traceback" not in result.output
     assert not isinstance(result.exception, GenerationError)  # mapped to an exit code, not raised

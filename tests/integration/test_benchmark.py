@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import mallm_gan
+from mallm_gan import synthesizer
 from mallm_gan.benchmark.grid import (
     CELLS_FILE,
     BenchmarkConfig,
@@ -19,10 +19,14 @@ from mallm_gan.benchmark.grid import (
     read_records,
     run_benchmark,
     run_cell,
+    synthetic_path,
 )
 from mallm_gan.cli import _load_commands, app
 from mallm_gan.errors import ConfigError, LLMTransportError
+from mallm_gan.gan.optimizer import History
+from mallm_gan.llm.usage import UsageTracker
 from mallm_gan.table.schema import TableSchema
+from mallm_gan.theta.process import DataGenerationProcess
 
 TARGET = "kind (a), or (b)"  # commas and parentheses, like magic's target column
 
@@ -132,10 +136,29 @@ def test_mallm_gan_row_with_the_simulated_llm(tmp_path):
     root = make_data_dir(tmp_path / "data")
     record = run_cell(Cell("cls", 20, "mallm-gan", 0), config(root, tmp_path / "r", llm="simulated"))
     assert record["status"] == "ok", record.get("message")
-    assert record["n_synthetic"] > 0 and record["params"] == {"llm": "simulated"}
+    assert record["n_synthetic"] > 0
+    assert record["params"] == {"llm": "simulated", "dag": "hill-climb", "optimize": True}
+    usage = record["llm"]
+    assert usage["llm_calls"] > 0 and usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+    assert usage["iterations"] >= 1 and usage["seconds_fit"] > 0
+    kept = pd.read_csv(synthetic_path(tmp_path / "r", Cell("cls", 20, "mallm-gan", 0)))
+    assert len(kept) == record["n_synthetic"]
 
 
-def test_mallm_gan_row_is_skipped_when_the_llm_is_unreachable(tmp_path, monkeypatch):
+def test_ablation_variants_freeze_theta_and_drop_the_dag(tmp_path):
+    root = make_data_dir(tmp_path / "data")
+    cfg = config(root, tmp_path / "r", llm="simulated")
+    few = run_cell(Cell("cls", 20, "mallm-gan-few-shot", 0), cfg)
+    dag = run_cell(Cell("cls", 20, "mallm-gan-few-shot-dag", 0), cfg)
+    for record in (few, dag):
+        assert record["status"] == "ok", record.get("message")
+        assert record["params"]["optimize"] is False
+        assert record["llm"]["usage"]["fit"]["total"]["calls"] == 0  # θ is not learned: fit makes no call
+    assert few["params"]["dag"] == "none" and few["llm"]["dag_edges"] == 0
+    assert dag["params"]["dag"] == "hill-climb"
+
+
+def test_mallm_gan_row_is_failed_with_its_reason_when_the_llm_is_unreachable(tmp_path, monkeypatch):
     class Unreachable:
         def __init__(self, **kwargs):
             self.kwargs = kwargs
@@ -143,12 +166,12 @@ def test_mallm_gan_row_is_skipped_when_the_llm_is_unreachable(tmp_path, monkeypa
         def fit(self, data, **kwargs):
             raise LLMTransportError("could not connect: http://127.0.0.1:9/v1")
 
-    monkeypatch.setattr(mallm_gan, "MallmGan", Unreachable, raising=False)
+    monkeypatch.setattr(synthesizer, "MallmGan", Unreachable)
     root = make_data_dir(tmp_path / "data")
     record = run_cell(
         Cell("cls", 20, "mallm-gan", 0), config(root, tmp_path / "r", llm="openai:x@http://127.0.0.1:9/v1")
     )
-    assert record["status"] == "skipped"
+    assert record["status"] == "failed"
     assert "LLMTransportError" in record["message"] and "score" not in record
 
 
@@ -165,15 +188,25 @@ def test_fit_sample_mallm_gan_passes_target_context_and_seed(monkeypatch):
 
         def sample(self, n):
             calls["n"] = n
+            self.usage_, self.sample_usage_ = UsageTracker(), UsageTracker()
+            self.usage_.record("generator", prompt_tokens=10, completion_tokens=4)
+            self.sample_usage_.record("generator", prompt_tokens=5, completion_tokens=2)
+            self.history_ = History()
+            self.theta_ = DataGenerationProcess(context="ctx", dag=(), instruction="x")
             return pd.DataFrame({"a": [1.5] * n})
 
-    monkeypatch.setattr(mallm_gan, "MallmGan", Recorder, raising=False)
+    monkeypatch.setattr(synthesizer, "MallmGan", Recorder)
     train = pd.DataFrame({"a": [1.5, 2.5, 3.5], TARGET: ["a", "b", "a"]})
     schema = TableSchema.from_dataframe(train, target=TARGET)
-    rows = fit_sample_mallm_gan(train, schema, 4, llm="simulated", seed=3, context="ctx")
-    assert len(rows) == 4
+    run = fit_sample_mallm_gan(train, schema, 4, llm="simulated", seed=3, context="ctx")
+    assert len(run.synthetic) == 4 and run.info["prompt_tokens"] == 15 and run.info["completion_tokens"] == 6
     assert calls["init"] == {"llm": "simulated", "random_state": 3}
-    assert calls["fit"] == {"target": TARGET, "context": "ctx"}
+    assert calls["fit"] == {"target": TARGET, "context": "ctx", "dag": "hill-climb"}
+    fit_sample_mallm_gan(
+        train, schema, 4, llm=None, seed=3, context="ctx", variant="mallm-gan-few-shot", options={"epochs": 2}
+    )
+    assert calls["init"] == {"random_state": 3, "epochs": 2, "optimize": False}
+    assert calls["fit"]["dag"] == "none"
 
 
 def test_cli_benchmark_and_evaluate(tmp_path):
@@ -204,3 +237,17 @@ def test_cli_benchmark_and_evaluate(tmp_path):
     paths[1] = str(tmp_path / "nope.csv")
     missing = runner.invoke(app, ["evaluate", *paths, "--target", TARGET])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_mallm_params_are_checked_by_name_before_any_cell_runs(tmp_path):
+    _load_commands()
+    root = make_data_dir(tmp_path / "data")
+    cfg = config(root, tmp_path / "r", llm="simulated")
+    cfg.mallm_options = {"epoch": 2}
+    with pytest.raises(ConfigError, match=r"unknown MallmGan parameter\(s\) \['epoch'\]"):
+        run_benchmark(cfg)
+    assert not (tmp_path / "r" / CELLS_FILE).exists()
+    runner = CliRunner()
+    base = ["benchmark", "--data-dir", str(root), "--out", str(tmp_path / "c"), "--models", "mallm-gan"]
+    bad = runner.invoke(app, [*base, "--mallm-param", "epochs"])
+    assert bad.exit_code == 2 and "must be KEY=VALUE" in bad.output

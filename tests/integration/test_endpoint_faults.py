@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from mallm_gan import MallmGan
 from mallm_gan.cli import _load_commands, app
+from mallm_gan.cli.app import exit_code
 from mallm_gan.errors import (
     BudgetExceededError,
     LLMAuthError,
@@ -176,7 +177,7 @@ def test_cli_permanent_fault_exits_with_a_message(fake_server, shared_data, tmp_
     train_path = tmp_path / "train.csv"
     _train(shared_data).to_csv(train_path, index=False)
     result = _cli_fit(train_path, url, tmp_path / "run")
-    assert result.exit_code == LLMError.exit_code, result.output
+    assert result.exit_code == exit_code(LLMError), result.output
     assert "Traceback" not in result.output
     message = " ".join(result.output.split())  # the console wraps long lines
     assert "error: " in message and url in message

@@ -11,6 +11,7 @@ import pytest
 
 from mallm_gan import MallmGan
 from mallm_gan.errors import ConfigError, GenerationError, LLMAuthError
+from mallm_gan.gan.seeds import Stream, derive_seed, stream_seed
 from mallm_gan.runstate import to_records
 from mallm_gan.testing.simulated import SimulatedResponder
 
@@ -29,6 +30,12 @@ def _model(url: str, **params: Any) -> MallmGan:
 def _is_generator(request: dict[str, Any]) -> bool:
     fmt = request.get("response_format") or {}
     return (fmt.get("json_schema") or {}).get("schema", {}).get("title") == "rows"
+
+
+def _examples(body: dict[str, Any]) -> int:
+    """How many example rows a generator request shows."""
+    user = body["messages"][1]["content"]
+    return len(json.loads(user[user.index('{"columns"'):user.index("\n</examples>")])["rows"])
 
 
 class Routed:
@@ -54,9 +61,15 @@ def test_prompts_calls_concurrency_and_rescoring(fake_server, shared_data):
     optimizer_requests = [r for r in server.requests if not _is_generator(r["body"])]
     iterations = 2 * 3  # 50 rows in batches of 20 -> 3 batches per epoch
     assert len(model.history_) == iterations
-    # batches in a batch: a 20-row batch is 4 chunks of 5 examples, one call each (plus any top-up)
-    first_iteration_calls = model.history_.entries[0].report["generated"] // 5
-    assert first_iteration_calls >= 4
+    # every request the server logged is booked to one iteration, and the usage counts them exactly
+    assert sum(e.calls for e in model.history_.entries) == len(server.requests)
+    assert model.usage_.role("generator").calls == len(generator_requests)
+    # batches in a batch: a 20-row batch is 4 chunks of 5 examples, one concurrent call each in its first
+    # round, with seeds derived from the run seed, the GENERATE stream, the iteration, round 0 and the call
+    first_round = {derive_seed(stream_seed(0, Stream.GENERATE, 0), 0, i) for i in range(4)}
+    first_seeds = [r["body"]["seed"] for r in generator_requests if r["body"]["seed"] in first_round]
+    assert sorted(first_seeds) == sorted(first_round)
+    assert model.history_.entries[0].calls - 1 >= 4  # its generator calls (top-ups included), then one proposal
     assert len(optimizer_requests) == iterations - 1  # no proposal after the last iteration
     assert server.peak_in_flight > 1 and server.peak_in_flight <= 4
 
@@ -67,14 +80,16 @@ def test_prompts_calls_concurrency_and_rescoring(fake_server, shared_data):
     assert theta.instruction in system
     for name in train.columns:
         assert name in system  # the schema part
-    assert user.count("[") >= 5  # five example rows
+    shown = json.loads(user[user.index('{"columns"'):user.index("\n</examples>")])
+    assert shown["columns"] == list(train.columns) and len(shown["rows"]) == 5  # five example rows
+    assert all(_examples(r["body"]) == 5 for r in generator_requests)
     # re-scoring: every earlier θ was scored again after each later update
     first = model.history_.entries[0]
     assert len(first.rescored) == iterations
     assert model.theta_ == model.history_.best().theta
     # batches of 20, 20 and 10 rows: 4 + 4 + 2 calls an epoch, plus any top-up
-    assert model.usage_.role("generator").calls >= 2 * (4 + 4 + 2)
-    assert model.usage_.role("optimizer").calls == iterations - 1
+    assert len(generator_requests) >= 2 * (4 + 4 + 2)
+    assert model.usage_.role("optimizer").calls == len(optimizer_requests) == iterations - 1
 
 
 def test_optimizer_bad_replies_are_survived(fake_server, shared_data):

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from mallm_gan import MallmGan
 from mallm_gan.cli import _load_commands, app
-from mallm_gan.cli.app import console
+from mallm_gan.cli.app import console, exit_code
 from mallm_gan.errors import ConfigError, GenerationError
 from mallm_gan.llm.openai_compat import OpenAICompatClient
 from mallm_gan.table.coerce import normalise_frame
@@ -325,7 +325,7 @@ def test_local_only_refuses_a_remote_endpoint_before_any_call(shared_data, tmp_p
     path = tmp_path / "train.csv"
     train.to_csv(path, index=False)
     result = _cli("fit", path, "--llm", remote, "--local-only", *FIT, "--no-report", "--out", tmp_path / "run")
-    assert result.exit_code == ConfigError.exit_code, result.output
+    assert result.exit_code == exit_code(ConfigError), result.output
     assert "--local-only" in result.output and "example.invalid" in result.output
     assert "Traceback" not in result.output and SECRET not in result.output
     assert not no_network
@@ -346,7 +346,7 @@ def test_local_only_sample_refuses_a_remote_endpoint(fake_server, shared_data, t
     monkeypatch.setattr(OpenAICompatClient, "_send", refuse)
     remote = "openai:gpt-4o@https://example.invalid/v1"
     result = _cli("sample", run, "--rows", "10", "--llm", remote, "--local-only", "--out", tmp_path / "s.csv")
-    assert result.exit_code == ConfigError.exit_code, result.output
+    assert result.exit_code == exit_code(ConfigError), result.output
     assert "--local-only" in result.output and "Traceback" not in result.output
     assert not sent and len(server.requests) == before
 

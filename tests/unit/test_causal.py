@@ -12,7 +12,7 @@ import pytest
 
 from mallm_gan.errors import ConfigError, SchemaError
 from mallm_gan.table.schema import TableSchema
-from mallm_gan.theta.causal import bic_score, discretise, hill_climb_dag, initial_dag, validate_dag
+from mallm_gan.theta.causal import bic_score, discretise, hill_climb_dag, validate_dag
 from mallm_gan.theta.graphs import (
     ASIA_COLUMNS,
     ASIA_TRUE_DAG,
@@ -271,17 +271,3 @@ def test_random_edit_walk_stays_acyclic():
         assert is_acyclic(edges)
         assert validate_dag(edges, columns).ok
     assert random_edit((), ["only"], rng) == ()
-
-
-# -- initial structure ------------------------------------------------------------------------------
-def test_initial_dag_options():
-    frame = _chain_frame(n=800)
-    schema = TableSchema.from_dataframe(frame)
-    assert initial_dag("none", frame, schema).edges == ()
-    assert initial_dag(None, frame, schema).edges == ()
-    assert initial_dag("hill_climb", frame, schema).edges == hill_climb_dag(frame, schema)
-    user = initial_dag(["a -> b", ("B", "C"), ("C", "A")], frame, schema)
-    assert user.edges == (("A", "B"), ("B", "C"))
-    assert user.dropped == [(("C", "A"), "cycle")]
-    with pytest.raises(ConfigError, match="unknown DAG option"):
-        initial_dag("pc", frame, schema)

@@ -1,4 +1,4 @@
-"""The loader for the shared data layout, on a small directory built here and on the real one if present."""
+"""The loader for the benchmark data layout, on a small directory built here and on the shipped tests/data."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from mallm_gan.benchmark.datasets import (
 )
 from mallm_gan.errors import ConfigError
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+TEST_DATA = Path(__file__).resolve().parents[1] / "data"  # the shipped splits, in the benchmark layout
 TARGET = "kind (a), or (b)"  # commas and parentheses, like magic's target column
 
 
@@ -108,12 +108,27 @@ def test_broken_directories(tmp_path):
         read_catalog(tmp_path)
 
 
-@pytest.mark.skipif(not (SHARED / "datasets.json").exists(), reason="shared benchmark data not present")
-def test_shared_data_layout():
-    assert set(list_datasets(SHARED)) >= {"adult", "magic", "insurance", "asia"}
-    assert paper_sizes("asia", SHARED) == [25, 50]
-    assert paper_sizes("adult", SHARED) == [25, 50, 100, 200, 400, 800]
-    train, test = load_paper_split("magic", 25, SHARED)
-    assert dataset_info("magic", SHARED).target in train.columns and len(test) == 200
-    pool = load_pool("adult", SHARED)
-    assert "fnlwgt" not in pool.columns and pool.notna().all().all()
+def test_shipped_test_data_layout():
+    assert list_datasets(TEST_DATA) == ["asia", "insurance"]  # the two whose pool is shipped
+    assert set(read_catalog(TEST_DATA)) == {"adult", "magic", "insurance", "asia"}
+    assert paper_sizes("asia", TEST_DATA) == [25, 50]
+    train, test = load_paper_split("magic", 25, TEST_DATA)
+    assert dataset_info("magic", TEST_DATA).target in train.columns and len(train) == 25 and len(test) == 200
+    pool = load_pool("asia", TEST_DATA)
+    assert len(pool) == 10_000 and list(pool.columns) == list(train_columns("asia")) and pool.notna().all().all()
+
+
+def train_columns(name: str) -> list[str]:
+    return list(pd.read_csv(TEST_DATA / name / "splits" / "n25" / "train.csv", nrows=0).columns)
+
+
+def test_the_data_directory_is_explicit_or_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("MALLM_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # nothing is guessed from the working directory
+    with pytest.raises(ConfigError, match="MALLM_DATA_DIR"):
+        list_datasets()
+    monkeypatch.setenv("MALLM_DATA_DIR", str(TEST_DATA))
+    assert list_datasets() == ["asia", "insurance"]
+    monkeypatch.setenv("MALLM_DATA_DIR", str(tmp_path / "absent"))
+    with pytest.raises(ConfigError, match="absent does not exist"):
+        list_datasets()

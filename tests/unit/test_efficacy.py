@@ -100,7 +100,7 @@ def test_missing_xgboost_is_skipped_with_a_note(monkeypatch):
     monkeypatch.setitem(sys.modules, "xgboost", None)  # makes "import xgboost" fail
     result = evaluate_efficacy(separable(60, 0), separable(40, 1), target="label")
     assert "xgboost" not in result.scores
-    assert any("mallm-gan[eval]" in note for note in result.notes)
+    assert any("mallm-gan[xgboost]" in note for note in result.notes)
 
 
 def test_rows_without_target_are_dropped():

@@ -16,6 +16,7 @@ from mallm_gan.errors import (
     LLMAuthError,
     LLMProviderError,
     LLMRateLimitError,
+    LLMServerError,
     LLMTransportError,
 )
 from mallm_gan.llm import BaseClient, LLMClient, RetryPolicy, UsageTracker
@@ -203,7 +204,7 @@ def compat() -> OpenAICompatClient:
         (sdk_error(openai.PermissionDeniedError, 403), LLMAuthError, 403, "OPENAI_API_KEY"),
         (sdk_error(openai.NotFoundError, 404), LLMProviderError, 404, "model gpt-x not found at"),
         (sdk_error(openai.BadRequestError, 400), LLMProviderError, 400, "HTTP 400"),
-        (sdk_error(openai.InternalServerError, 503), LLMProviderError, 503, "HTTP 503"),
+        (sdk_error(openai.InternalServerError, 503), LLMServerError, 503, "HTTP 503"),
         (sdk_error(openai.UnprocessableEntityError, 422), LLMProviderError, 422, "HTTP 422"),
     ],
 )

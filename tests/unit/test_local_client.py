@@ -24,6 +24,17 @@ from mallm_gan.llm.local import (
     grammar_was_applied,
 )
 
+
+def _has_xllamacpp() -> bool:
+    try:
+        import xllamacpp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# a LocalLlamaClient imports xllamacpp when built: without the `local` extra these tests have nothing to test
+needs_xllamacpp = pytest.mark.skipif(not _has_xllamacpp(), reason="needs xllamacpp: pip install 'mallm-gan[local]'")
 PREFIX = "%llguidance {}\nstart: %json "
 ROW_SCHEMA = {
     "title": "rows",
@@ -123,6 +134,7 @@ def test_grammar_was_applied_recognises_unconstrained_answers(text: str, finish:
 
 
 # -- the client over a fake engine ----------------------------------------------------------------------
+@needs_xllamacpp
 def test_sends_the_grammar_with_the_model_name_and_returns_usage(gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client = LocalLlamaClient(model=str(gguf), n_parallel=2)
     engine = with_engine(client, lambda r: answer('{"rows":[]}'), monkeypatch)
@@ -135,6 +147,7 @@ def test_sends_the_grammar_with_the_model_name_and_returns_usage(gguf: Path, mon
     assert client.usage.total.calls == 1 and client.usage.total.completion_tokens == 7
 
 
+@needs_xllamacpp
 def test_an_ignored_grammar_falls_back_to_response_format_once_and_for_all(
     gguf: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -155,6 +168,7 @@ def test_an_ignored_grammar_falls_back_to_response_format_once_and_for_all(
     assert engine.requests[-1]["response_format"]["json_schema"]["schema"] == ROW_SCHEMA
 
 
+@needs_xllamacpp
 def test_a_grammar_rejected_with_an_exception_falls_back(gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def reply(request: dict[str, Any]) -> dict[str, Any]:
         if "grammar" in request:
@@ -166,6 +180,7 @@ def test_a_grammar_rejected_with_an_exception_falls_back(gguf: Path, monkeypatch
     assert complete(client, json_schema=ROW_SCHEMA).text == '{"rows": []}'
 
 
+@needs_xllamacpp
 def test_compact_json_off_sends_response_format(gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client = LocalLlamaClient(model=str(gguf), n_parallel=2, compact_json=False)
     engine = with_engine(client, lambda r: answer("{}"), monkeypatch)
@@ -173,6 +188,7 @@ def test_compact_json_off_sends_response_format(gguf: Path, monkeypatch: pytest.
     assert "grammar" not in engine.requests[0] and engine.requests[0]["response_format"]["type"] == "json_schema"
 
 
+@needs_xllamacpp
 def test_n_choices_are_separate_requests_with_consecutive_seeds(gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client = LocalLlamaClient(model=str(gguf), n_parallel=2)
     engine = with_engine(client, lambda r: answer(f"seed {r['seed']}", completion=r["seed"]), monkeypatch)
@@ -184,6 +200,7 @@ def test_n_choices_are_separate_requests_with_consecutive_seeds(gguf: Path, monk
     assert client.usage.total.calls == 1
 
 
+@needs_xllamacpp
 def test_context_overflow_is_a_clear_permanent_error(gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     error = {
         "error": {
@@ -204,6 +221,7 @@ def test_context_overflow_is_a_clear_permanent_error(gguf: Path, monkeypatch: py
     assert client.usage.total.failures == 1
 
 
+@needs_xllamacpp
 def test_engine_exceptions_become_provider_errors(gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(request: dict[str, Any]) -> Any:
         raise RuntimeError("decode failed")
@@ -215,6 +233,7 @@ def test_engine_exceptions_become_provider_errors(gguf: Path, monkeypatch: pytes
     assert info.value.status == 500 and len(engine.requests) == 2  # transient: retried once
 
 
+@needs_xllamacpp
 def test_max_concurrency_maps_onto_slots(gguf: Path) -> None:
     assert LocalLlamaClient(model=str(gguf), n_parallel=3).max_concurrency == 3
     assert LocalLlamaClient(model=str(gguf), n_parallel=3, max_concurrency=16).max_concurrency == 3
@@ -223,6 +242,7 @@ def test_max_concurrency_maps_onto_slots(gguf: Path) -> None:
     assert 2 <= local.default_n_parallel() <= 8
 
 
+@needs_xllamacpp
 def test_capabilities_and_description(gguf: Path) -> None:
     client = LocalLlamaClient(model=str(gguf))
     assert client.is_local and client.supports_json_schema
@@ -230,6 +250,7 @@ def test_capabilities_and_description(gguf: Path) -> None:
     assert LocalLlamaClient(model="smollm2-135m").describe() == "local llama.cpp model smollm2-135m (in-process)"
 
 
+@needs_xllamacpp
 def test_bad_model_references_fail_at_construction(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="smollm2-135m"):
         LocalLlamaClient(model="no-such-model")
@@ -248,6 +269,7 @@ def test_missing_xllamacpp_gives_the_install_hint(monkeypatch: pytest.MonkeyPatc
         create_local_client(spec)
 
 
+@needs_xllamacpp
 def test_factory_takes_known_options_and_ignores_others(gguf: Path) -> None:
     spec = types.SimpleNamespace(backend="local", model=str(gguf), url=None)
     client = create_local_client(

@@ -309,11 +309,12 @@ def test_optimizer_messages_put_the_best_pair_last(mixed, theta):
     b = theta.with_dag([("age", "sex")]).with_instruction("instruction B")
     c = theta.with_dag([]).with_instruction("instruction C")
     d = theta.with_instruction("instruction D")
-    messages = optimizer_messages([(a, 0.71), (b, 0.55), (c, 0.93), (d, float("nan"))], schema, context="ctx!")
+    # best first, as History.top_k gives them
+    messages = optimizer_messages([(b, 0.55), (a, 0.71), (c, 0.93), (d, float("nan"))], schema, context="ctx!")
     system, user = messages[0]["content"], messages[1]["content"]
     assert "causal inference" in system
     order = [user.index(f"instruction {x}") for x in "DCAB"]
-    assert order == sorted(order)  # NaN counts as worst, the best (0.55) comes last
+    assert order == sorted(order)  # shown worst first: the best (given first) comes last
     last_block = user[user.rindex("<version") :]
     assert "instruction B" in last_block and "age -> sex" in last_block and "0.550" in last_block
     for score in ("0.710", "0.930", "unknown"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mallm_gan.cli.app import exit_code
 from mallm_gan.errors import ConfigError
 from mallm_gan.llm import DEFAULT_LOCAL_SPEC, BaseClient, LLMSpec, create_llm, parse_spec, registry, resolve_spec
 from mallm_gan.llm.base import RetryPolicy
@@ -63,7 +64,7 @@ def test_malformed_specs_list_the_valid_forms(text: str, why: str) -> None:
     assert why in message
     for form in ("openai:MODEL", "openai:MODEL@URL", "azure:DEPLOYMENT", "local:NAME", "local:PATH.gguf", "simulated"):
         assert form in message
-    assert info.value.exit_code == 2
+    assert exit_code(info.value) == 2
 
 
 def test_credentials_in_a_spec_url_are_not_echoed() -> None:

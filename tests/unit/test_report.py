@@ -18,7 +18,7 @@ from mallm_gan.errors import ConfigError
 from mallm_gan.report.graphs import dag_panels, layered_positions
 from mallm_gan.report.page import render_report, write_report
 from mallm_gan.report.plots import best_so_far
-from mallm_gan.report.run import load_run, read_edges
+from mallm_gan.report.run import load_run, read_edges, read_entry
 from mallm_gan.report.sections import quality_note
 from mallm_gan.theta.graphs import ASIA_COLUMNS, ASIA_TRUE_DAG
 
@@ -37,6 +37,13 @@ THETAS = [
 ]
 RAW = [0.9, 0.8, 0.7, 0.62, 0.66]
 FINAL = [0.95, 0.86, 0.74, 0.58, 0.61]
+
+
+def _entry(**fields: Any):
+    """A history entry as the loop writes it, with the given fields (the rest neutral)."""
+    base = {"iteration": 0, "epoch": 0, "batch": 0, "theta": {"dag": []}, "raw_score": 0.5, "score": 0.5,
+            "real_indices": [], "synthetic": [], "split_seed": 0}
+    return read_entry({**base, **fields})
 
 
 def _state(
@@ -331,8 +338,15 @@ def test_malformed_entries_do_not_crash_the_report(tmp_path: Path) -> None:
     evaluation = _evaluation()
     evaluation["fidelity"]["column_shapes"] = {"a": None, "b": None, "c": 0.5}
     evaluation["efficacy"]["scores"]["svm"] = {"f1": None}
-    html = render_report(load_run(_run_dir(tmp_path, state, evaluation=evaluation)))
+    run = load_run(_run_dir(tmp_path, state, evaluation=evaluation))
+    # read through the writer's model: the unreadable entries are left out, each with its reason
+    assert len(run.entries) == 2 and [n.split(":")[0] for n in run.notes] == [
+        "history entry 1 could not be read and is left out",
+        "history entry 4 could not be read and is left out",
+    ]
+    html = render_report(run)
     assert '<section id="evaluation">' in html and html.count(IMG) >= 4
+    assert "history entry 4 could not be read" in html
 
 
 def test_quality_note_for_small_models_and_the_stand_in_only() -> None:
@@ -372,13 +386,13 @@ def test_read_edges_accepts_pairs_arrows_and_files(tmp_path: Path) -> None:
 
 def test_best_so_far_follows_the_rescored_values() -> None:
     entries = [
-        {"raw_score": 0.8, "score": 0.9, "rescored": [0.8, 0.85, 0.9]},
-        {"raw_score": 0.7, "score": 0.6, "rescored": [0.7, 0.6]},
-        {"raw_score": 0.75, "score": 0.75, "rescored": [0.75]},
+        _entry(raw_score=0.8, score=0.9, rescored=[0.8, 0.85, 0.9]),
+        _entry(raw_score=0.7, score=0.6, rescored=[0.7, 0.6]),
+        _entry(raw_score=0.75, score=0.75, rescored=[0.75]),
     ]
     assert best_so_far(entries) == [0.8, 0.7, 0.6]
     # no rescored lists (an older file): raw score when tried, final score at the end
-    assert best_so_far([{"raw_score": 0.8, "score": 0.7}, {"raw_score": 0.9, "score": 0.95}]) == [0.8, 0.7]
+    assert best_so_far([_entry(raw_score=0.8, score=0.7), _entry(raw_score=0.9, score=0.95)]) == [0.8, 0.7]
 
 
 def test_layered_layout_puts_causes_above_effects_and_splits_wide_rows() -> None:
@@ -393,7 +407,7 @@ def test_layered_layout_puts_causes_above_effects_and_splits_wide_rows() -> None
 
 
 def test_intermediate_panel_is_between_initial_and_best() -> None:
-    entries = [{"theta": {"dag": dag}} for dag, _, _ in THETAS]
+    entries = [_entry(theta={"dag": dag}) for dag, _, _ in THETAS]
     panels = dag_panels([tuple(e) for e in THETAS[0][0]], entries, 3)
     assert [title for title, _ in panels] == ["Initial θ", "Intermediate θ (iteration 3)", "Best θ (iteration 4)"]
     first = [tuple(e) for e in THETAS[0][0]]
@@ -421,9 +435,24 @@ def test_cli_report_command(tmp_path: Path) -> None:
 def test_best_so_far_follows_the_significant_rule() -> None:
     # 0.66 is within noise of 0.70 on 90 held-out rows; 0.55 is not
     entries = [
-        {"raw_score": 0.70, "score": 0.70, "rescored": [0.70, 0.70, 0.70], "recall": 0.9, "held_out": 90},
-        {"raw_score": 0.66, "score": 0.66, "rescored": [0.66, 0.66], "recall": 0.8, "held_out": 90},
-        {"raw_score": 0.55, "score": 0.55, "rescored": [0.55], "recall": 0.6, "held_out": 90},
+        _entry(raw_score=0.70, score=0.70, rescored=[0.70, 0.70, 0.70], recall=0.9, held_out=90),
+        _entry(raw_score=0.66, score=0.66, rescored=[0.66, 0.66], recall=0.8, held_out=90),
+        _entry(raw_score=0.55, score=0.55, rescored=[0.55], recall=0.6, held_out=90),
     ]
     assert best_so_far(entries, "significant") == [0.70, 0.70, 0.55]
     assert best_so_far(entries, "lowest") == [0.70, 0.66, 0.55]
+
+
+def test_history_entries_are_read_by_the_writers_model() -> None:
+    from mallm_gan.gan.optimizer import HistoryEntry
+
+    entry = _entry(epoch=2, theta={"dag": [["a", "b"]], "instruction": "go"}, rescored=[0.6, float("nan")])
+    assert isinstance(entry, HistoryEntry) and entry.theta.dag == (("a", "b"),) and entry.rescored == [0.6, None]
+    assert read_entry(entry.to_dict()).to_dict() == entry.to_dict()  # what the loop writes reads back unchanged
+    with pytest.raises(ConfigError, match="'epoch' is not an integer"):
+        _entry(epoch="one")
+    with pytest.raises(ConfigError, match="no 'split_seed'"):
+        read_entry({"iteration": 0, "epoch": 0, "batch": 0, "theta": {}, "raw_score": 0.5, "score": 0.5,
+                    "real_indices": [], "synthetic": []})
+    with pytest.raises(ConfigError, match="unknown field"):
+        _entry(theta={"edges": []})

@@ -291,7 +291,10 @@ def test_cast_gives_schema_dtypes_and_order():
     assert dtypes["n"] == "int64" and dtypes["m"] == "Int64" and dtypes["x"] == "float64"
     assert dtypes["k"] == "int64" and dtypes["b"] == "bool" and dtypes["nb"] == "boolean"
     assert pd.api.types.is_datetime64_any_dtype(out["d"]) and out["d"].notna().all()
-    assert pd.api.types.is_string_dtype(out["c"]) and out["c"].isna().tolist() == [False, True]
+    # text, missing kept missing: pandas 3 gives its str dtype, pandas 2 an object column of str and None
+    assert out["c"].isna().tolist() == [False, True] and out["c"].tolist()[0] == "a"
+    pandas2 = int(pd.__version__.split(".")[0]) < 3
+    assert pd.api.types.is_string_dtype(out["c"]) or (pandas2 and out["c"].dtype == object)
     empty = schema.empty_frame()
     assert list(empty.columns) == schema.names and len(empty) == 0
 

@@ -125,3 +125,32 @@ def test_diff(theta):
     assert removed == [("smoker", "charges"), ("age", "bmi")]
     assert theta.diff(theta) == ([], [])
     assert other.diff(theta) == (removed, added)
+
+
+# -- the one edge parser (theta/edges), strict for people, lenient for models ------------------------------
+def test_strict_edges_take_other_arrows_and_objects_and_refuse_chains(tmp_path):
+    from mallm_gan.theta.edges import read_edges
+
+    theta = DataGenerationProcess.from_dict({"dag": ["age → bmi", {"parent": "smoker", "child": "charges"}]})
+    assert theta.dag == (("age", "bmi"), ("smoker", "charges"))
+    with pytest.raises(ConfigError, match="parent -> child"):
+        read_edges(["a -> b -> c"])  # one edge each; the report used to read this as ("a", "b -> c")
+    path = tmp_path / "dag.json"
+    path.write_text('{"edges": [["a", "b"], 3]}', encoding="utf-8")
+    with pytest.raises(ConfigError, match="3 is neither"):
+        read_edges(path, what="--dag file")  # --dag files used to pass bad items on unread
+    path.write_text('{"nodes": []}', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"--dag file .*dag\.json must hold a list"):
+        read_edges(path, what="--dag file")
+
+
+def test_lenient_edges_read_what_models_write():
+    from mallm_gan.theta.edges import edges_from_lines, edges_from_value
+
+    text = "Causal structure:\n- `a -> b -> c`\n2. c => d.\nnot an edge\n"
+    assert edges_from_lines(text) == [("a", "b"), ("b", "c"), ("c", "d")]
+    assert edges_from_value({"a": ["b", "c"], "d": "e"}) == [("a", "b"), ("a", "c"), ("d", "e")]
+    assert edges_from_value([["a", "b"], "b --> c", {"from": "c", "to": "d"}, "prose"]) == [
+        ("a", "b"), ("b", "c"), ("c", "d"),
+    ]
+    assert edges_from_value(["prose only"]) is None and edges_from_value(3) is None

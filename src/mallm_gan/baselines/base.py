@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, NotFittedError, SchemaError
-from ..evaluation.encoding import MISSING, canonical, canonical_strings, numeric_values
 from ..table.schema import TableSchema, check_table
+from ..table.values import MISSING, canonical, canonical_strings, numeric_values
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ def _round_half_away(values: np.ndarray, decimals: int) -> np.ndarray:
 
 class TableCodec:
     """Maps real rows to the baselines' plain table and their output back to schema-valid rows.
+
+    It differs from the two encoders (discriminator, evaluation) because it runs both ways: the baselines
+    generate in its plain table, so it must decode their output back into values the schema allows.
 
     Args:
         schema: The schema the rows must obey.

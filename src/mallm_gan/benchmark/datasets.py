@@ -14,6 +14,7 @@ describe the same table.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,7 +26,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..runstate import read_json
 
-DEFAULT_DATA_DIR = Path("../shared/data")
+DATA_DIR_ENV = "MALLM_DATA_DIR"
 DEFAULT_TEST_SIZE = 200
 _SPLIT_DIR = re.compile(r"^n(\d+)$")
 
@@ -49,14 +50,22 @@ class DatasetInfo:
     path: Path
 
 
-def _data_dir(data_dir: str | Path) -> Path:
+def _data_dir(data_dir: str | Path | None) -> Path:
+    """``data_dir``, else ``$MALLM_DATA_DIR``; never a path guessed from the working directory."""
+    if data_dir is None:
+        data_dir = os.environ.get(DATA_DIR_ENV) or None
+        if data_dir is None:
+            raise ConfigError(
+                f"no data directory given: pass data_dir (--data-dir) or set {DATA_DIR_ENV} to a directory "
+                "holding datasets.json and one folder per dataset"
+            )
     path = Path(data_dir).expanduser()
     if not path.is_dir():
-        raise ConfigError(f"data directory {path} does not exist (expected the ../shared/data layout)")
+        raise ConfigError(f"data directory {path} does not exist (expected datasets.json and one folder per dataset)")
     return path
 
 
-def read_catalog(data_dir: str | Path = DEFAULT_DATA_DIR) -> dict[str, DatasetInfo]:
+def read_catalog(data_dir: str | Path | None = None) -> dict[str, DatasetInfo]:
     """Read ``datasets.json`` of ``data_dir``.
 
     Raises:
@@ -80,20 +89,20 @@ def read_catalog(data_dir: str | Path = DEFAULT_DATA_DIR) -> dict[str, DatasetIn
     return catalog
 
 
-def list_datasets(data_dir: str | Path = DEFAULT_DATA_DIR) -> list[str]:
+def list_datasets(data_dir: str | Path | None = None) -> list[str]:
     """Names of the datasets described in ``datasets.json`` whose pool file exists, sorted."""
     return sorted(name for name, info in read_catalog(data_dir).items() if (info.path / "full.csv.gz").exists())
 
 
-def dataset_info(name: str, data_dir: str | Path = DEFAULT_DATA_DIR) -> DatasetInfo:
+def dataset_info(name: str, data_dir: str | Path | None = None) -> DatasetInfo:
     """The ``datasets.json`` entry of ``name``; a clear error lists the known names."""
     catalog = read_catalog(data_dir)
     if name not in catalog:
-        raise ConfigError(f"unknown dataset {name!r}; {data_dir} has {sorted(catalog)}")
+        raise ConfigError(f"unknown dataset {name!r}; {_data_dir(data_dir)} has {sorted(catalog)}")
     return catalog[name]
 
 
-def paper_sizes(name: str, data_dir: str | Path = DEFAULT_DATA_DIR) -> list[int]:
+def paper_sizes(name: str, data_dir: str | Path | None = None) -> list[int]:
     """Training sizes N for which the paper's fixed split ``splits/nN`` exists, ascending."""
     splits = dataset_info(name, data_dir).path / "splits"
     if not splits.is_dir():
@@ -115,7 +124,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise ConfigError(f"{path} could not be read as CSV: {exc}") from exc
 
 
-def load_paper_split(name: str, n: int, data_dir: str | Path = DEFAULT_DATA_DIR) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_paper_split(name: str, n: int, data_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The paper's fixed (train, test) pair for ``n`` training rows.
 
     Raises:
@@ -143,7 +152,7 @@ def _pool_cached(path: str, columns: tuple[str, ...] | None, complete_rows: bool
     return frame.reset_index(drop=True)
 
 
-def load_pool(name: str, data_dir: str | Path = DEFAULT_DATA_DIR, *, complete_rows: bool = True) -> pd.DataFrame:
+def load_pool(name: str, data_dir: str | Path | None = None, *, complete_rows: bool = True) -> pd.DataFrame:
     """The dataset's pool (``full.csv.gz``) with the paper splits' columns.
 
     Args:
@@ -164,7 +173,7 @@ def draw_split(
     name: str,
     n: int,
     seed: int,
-    data_dir: str | Path = DEFAULT_DATA_DIR,
+    data_dir: str | Path | None = None,
     *,
     n_test: int = DEFAULT_TEST_SIZE,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -196,7 +205,7 @@ def load_split(
     name: str,
     n: int,
     seed: int,
-    data_dir: str | Path = DEFAULT_DATA_DIR,
+    data_dir: str | Path | None = None,
     *,
     paper_split: bool = False,
     n_test: int = DEFAULT_TEST_SIZE,
@@ -208,7 +217,7 @@ def load_split(
 
 
 __all__ = [
-    "DEFAULT_DATA_DIR",
+    "DATA_DIR_ENV",
     "DEFAULT_TEST_SIZE",
     "DatasetInfo",
     "dataset_info",

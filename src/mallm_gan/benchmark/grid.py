@@ -8,7 +8,11 @@ cells already there, so a killed run resumes where it stopped. The summary (``su
 is rewritten from that file after every run.
 
 Models: ``real`` (the real training rows themselves: the "Real data" reference row), the baselines
-``smote``, ``gaussian-copula``, ``ctgan``, ``tvae``, and ``mallm-gan``.
+``smote``, ``gaussian-copula``, ``ctgan``, ``tvae``, and MALLM-GAN in three forms, the paper's ablation:
+``mallm-gan`` (the full method: causal DAG and optimizer), ``mallm-gan-few-shot-dag`` (θ with the DAG, no
+optimizer) and ``mallm-gan-few-shot`` (examples and schema only: no DAG, no optimizer). A MALLM-GAN cell
+records its LLM usage (calls, prompt and completion tokens) and wall time, and its synthetic rows are kept in
+``OUT/synthetic/`` so metrics added later can be computed without paying for the LLM again.
 """
 
 from __future__ import annotations
@@ -27,19 +31,31 @@ import pandas as pd
 from ..baselines import BASELINES, MissingExtraError, make_baseline
 from ..errors import ConfigError, MallmGanError
 from ..evaluation import evaluate, to_jsonable
+from ..llm.usage import RoleUsage
 from ..table.schema import TableSchema
-from .datasets import DEFAULT_DATA_DIR, DEFAULT_TEST_SIZE, dataset_info, load_split
+from .datasets import DEFAULT_TEST_SIZE, dataset_info, load_split
 from .summary import write_summary
 
 logger = logging.getLogger(__name__)
 
-MODELS: tuple[str, ...] = ("real", "smote", "gaussian-copula", "ctgan", "tvae", "mallm-gan")
+#: MALLM-GAN variants of the ablation: the starting DAG and whether the optimizer revises θ.
+MALLM_VARIANTS: dict[str, dict[str, Any]] = {
+    "mallm-gan": {"dag": "hill-climb", "optimize": True},
+    "mallm-gan-few-shot-dag": {"dag": "hill-climb", "optimize": False},
+    "mallm-gan-few-shot": {"dag": "none", "optimize": False},
+}
+MODELS: tuple[str, ...] = ("real", "smote", "gaussian-copula", "ctgan", "tvae", *MALLM_VARIANTS)
 CELLS_FILE = "cells.jsonl"
-RECORD_VERSION = 1
+SYNTHETIC_DIR = "synthetic"
+RECORD_VERSION = 2
 
 
 class CellSkipped(MallmGanError):
-    """A cell cannot run here (no paper split, missing extra, no reachable LLM); recorded, not scored."""
+    """A cell cannot run here (no paper split, missing extra); recorded, not scored."""
+
+
+class CellFailed(MallmGanError):
+    """A cell ran and failed (e.g. the LLM wrote too few valid rows); recorded as failed with the reason."""
 
 
 @dataclass(frozen=True)
@@ -66,13 +82,14 @@ class BenchmarkConfig:
     Attributes:
         datasets, sizes, models, seeds: The grid; seeds are the integers used as random states.
         out: Results directory (``cells.jsonl``, ``summary.md``, ``summary.csv``).
-        data_dir: Directory in the shared data layout.
+        data_dir: Directory in the benchmark data layout (None: ``$MALLM_DATA_DIR``).
         paper_splits: Use the paper's fixed splits instead of seeded pool draws.
         llm: LLM spec for the ``mallm-gan`` model (None: the library's default).
         n_test: Test rows per seeded draw.
         gan_epochs: Epochs of CTGAN and TVAE.
         gan_threads: Torch threads of CTGAN and TVAE (None: torch's default).
         retry_skipped: Run again the cells recorded as skipped or failed.
+        mallm_options: Further ``MallmGan`` parameters for the MALLM-GAN cells (e.g. ``{"epochs": 2}``).
         detection: Compute the detection AUC (fidelity) for every cell.
     """
 
@@ -81,7 +98,7 @@ class BenchmarkConfig:
     models: Sequence[str]
     seeds: Sequence[int]
     out: Path
-    data_dir: Path = DEFAULT_DATA_DIR
+    data_dir: Path | None = None
     paper_splits: bool = False
     llm: str | None = None
     n_test: int = DEFAULT_TEST_SIZE
@@ -89,6 +106,7 @@ class BenchmarkConfig:
     gan_threads: int | None = 1
     retry_skipped: bool = False
     detection: bool = True
+    mallm_options: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -106,6 +124,15 @@ class BenchmarkConfig:
             raise ConfigError(f"sizes must be >= 2 rows, got {bad}")
         for name in self.datasets:
             dataset_info(name, self.data_dir)
+        if self.mallm_options:
+            from ..synthesizer import MallmGan
+
+            known = set(MallmGan().get_params()) - {"llm", "random_state"}
+            wrong = sorted(set(self.mallm_options) - known)
+            if wrong:
+                raise ConfigError(
+                    f"unknown MallmGan parameter(s) {wrong} for the mallm-gan cells; known: {sorted(known)}"
+                )
 
 
 def plan_cells(config: BenchmarkConfig) -> list[Cell]:
@@ -144,41 +171,101 @@ def latest_records(records: Sequence[dict[str, Any]]) -> dict[tuple[str, int, st
     return {record_key(r): r for r in records}
 
 
+@dataclass
+class MallmRun:
+    """What a MALLM-GAN cell produced besides its rows: usage, θ chosen, time."""
+
+    synthetic: pd.DataFrame
+    info: dict[str, Any]
+
+
 def fit_sample_mallm_gan(
-    train: pd.DataFrame, schema: TableSchema, n: int, *, llm: str | None, seed: int, context: str
-) -> pd.DataFrame:
-    """Fit MALLM-GAN on ``train`` and sample ``n`` rows.
+    train: pd.DataFrame,
+    schema: TableSchema,
+    n: int,
+    *,
+    llm: str | None,
+    seed: int,
+    context: str,
+    variant: str = "mallm-gan",
+    options: dict[str, Any] | None = None,
+) -> MallmRun:
+    """Fit MALLM-GAN (one of :data:`MALLM_VARIANTS`) on ``train`` and sample ``n`` rows.
+
+    Args:
+        options: Further ``MallmGan`` parameters (e.g. ``epochs``), recorded with the cell.
 
     Raises:
-        CellSkipped: the ``MallmGan`` class cannot be imported, or it raised a library error (no reachable
-            LLM, budget, generation failure); the message says which.
+        CellFailed: the library raised an error (no reachable LLM, budget, too few valid rows); the message
+            says which.
     """
+    from ..synthesizer import MallmGan
+
+    spec = MALLM_VARIANTS[variant]
+    params = dict(options or {})
+    if not spec["optimize"]:
+        params["optimize"] = False
+    if llm is not None:
+        params["llm"] = llm
+    started = time.perf_counter()
     try:
-        from mallm_gan import MallmGan  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise CellSkipped(f"mallm-gan skipped: MallmGan cannot be imported ({exc})") from exc
-    try:
-        model = MallmGan(llm=llm, random_state=seed) if llm is not None else MallmGan(random_state=seed)
-        model.fit(train, target=schema.target, context=context)
-        return model.sample(n)
+        model = MallmGan(random_state=seed, **params)
+        model.fit(train, target=schema.target, context=context, dag=spec["dag"])
+        fitted = time.perf_counter()
+        synthetic = model.sample(n)
     except MallmGanError as exc:
-        raise CellSkipped(f"mallm-gan skipped: {type(exc).__name__}: {exc.message}") from exc
+        raise CellFailed(f"{type(exc).__name__}: {exc.message}") from exc
+    # fit and sample together: what the cell cost
+    total = RoleUsage()
+    total.add(model.usage_.total)
+    total.add(model.sample_usage_.total)
+    usage = {"fit": model.usage_.to_dict(), "sample": model.sample_usage_.to_dict()}
+    best = model.history_.best() if model.history_.entries else None
+    info = {
+        "llm_calls": total.calls,
+        "prompt_tokens": total.prompt_tokens,
+        "completion_tokens": total.completion_tokens,
+        "usage": usage,
+        "seconds_fit": round(fitted - started, 3),
+        "seconds_sample": round(time.perf_counter() - fitted, 3),
+        "iterations": len(model.history_.entries),
+        "best_iteration": None if best is None else best.iteration,
+        "dag_edges": len(model.theta_.dag),
+    }
+    return MallmRun(synthetic=synthetic, info=info)
 
 
-def _generate(cell: Cell, train: pd.DataFrame, schema: TableSchema, config: BenchmarkConfig) -> pd.DataFrame:
+def _generate(
+    cell: Cell, train: pd.DataFrame, schema: TableSchema, config: BenchmarkConfig
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     if cell.model == "real":
-        return train
-    if cell.model == "mallm-gan":
+        return train, {}
+    if cell.model in MALLM_VARIANTS:
         context = dataset_info(cell.dataset, config.data_dir).context
-        return fit_sample_mallm_gan(train, schema, cell.n, llm=config.llm, seed=cell.seed, context=context)
+        run = fit_sample_mallm_gan(
+            train,
+            schema,
+            cell.n,
+            llm=config.llm,
+            seed=cell.seed,
+            context=context,
+            variant=cell.model,
+            options=config.mallm_options,
+        )
+        return run.synthetic, run.info
     params: dict[str, Any] = {}
     if cell.model in ("ctgan", "tvae"):
         params = {"epochs": config.gan_epochs, "threads": config.gan_threads}
     try:
         model = make_baseline(cell.model, random_state=cell.seed, **params).fit(train, schema)
-        return model.sample(len(train))
+        return model.sample(len(train)), {}
     except MissingExtraError as exc:
         raise CellSkipped(f"{cell.model} skipped: {exc.message}") from exc
+
+
+def synthetic_path(out: Path, cell: Cell) -> Path:
+    """Where the synthetic rows of ``cell`` are kept."""
+    return Path(out) / SYNTHETIC_DIR / f"{cell.dataset}-n{cell.n}-{cell.model}-s{cell.seed}.csv"
 
 
 def run_cell(cell: Cell, config: BenchmarkConfig) -> dict[str, Any]:
@@ -196,8 +283,8 @@ def run_cell(cell: Cell, config: BenchmarkConfig) -> dict[str, Any]:
     }
     if cell.model in ("ctgan", "tvae"):
         record["params"] = {"epochs": config.gan_epochs, "threads": config.gan_threads}
-    if cell.model == "mallm-gan":
-        record["params"] = {"llm": config.llm}
+    if cell.model in MALLM_VARIANTS:
+        record["params"] = {"llm": config.llm, **MALLM_VARIANTS[cell.model], **config.mallm_options}
     start = time.perf_counter()
     try:
         try:
@@ -212,8 +299,13 @@ def run_cell(cell: Cell, config: BenchmarkConfig) -> dict[str, Any]:
         except ConfigError as exc:
             raise CellSkipped(exc.message) from exc
         schema = TableSchema.from_dataframe(train, target=info.target, task=info.task)
-        synthetic = _generate(cell, train, schema, config)
+        synthetic, llm_info = _generate(cell, train, schema, config)
         generated = time.perf_counter()
+        if cell.model in MALLM_VARIANTS:
+            path = synthetic_path(config.out, cell)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            synthetic.to_csv(path, index=False)
+            record["llm"] = llm_info
         report = evaluate(
             synthetic,
             train,
@@ -225,6 +317,8 @@ def run_cell(cell: Cell, config: BenchmarkConfig) -> dict[str, Any]:
         )
     except CellSkipped as exc:
         record.update(status="skipped", message=exc.message)
+    except CellFailed as exc:
+        record.update(status="failed", message=exc.message)
     except MallmGanError as exc:
         record.update(status="error", message=f"{type(exc).__name__}: {exc.message}")
     except Exception as exc:  # a failing cell must not end a grid that runs for hours; it is recorded
@@ -304,9 +398,11 @@ def run_benchmark(
 __all__ = [
     "BASELINES",
     "CELLS_FILE",
+    "MALLM_VARIANTS",
     "MODELS",
     "BenchmarkConfig",
     "Cell",
+    "CellFailed",
     "CellSkipped",
     "fit_sample_mallm_gan",
     "latest_records",

@@ -53,7 +53,7 @@ def summary_frame(records: Sequence[dict[str, Any]], model_order: Sequence[str] 
                     "std": float(np.std(scores)) if scores else np.nan,
                     "seeds": len(scores),
                     "skipped": sum(r.get("status") == "skipped" for r in cell),
-                    "failed": sum(r.get("status") == "error" for r in cell),
+                    "failed": sum(r.get("status") in ("error", "failed") for r in cell),
                     "seconds": float(np.mean(seconds)) if seconds else np.nan,
                     "message": next((r.get("message") for r in cell if r.get("status") != "ok"), None),
                 }

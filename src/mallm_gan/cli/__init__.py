@@ -11,12 +11,10 @@ _COMMAND_MODULES = ("cmd_fit", "cmd_models", "cmd_fake", "cmd_evaluate", "cmd_be
 
 
 def _load_commands() -> None:
+    # every command module ships with the package: one that cannot be imported is a broken install, not an
+    # optional feature, so its error propagates instead of the command silently disappearing
     for name in _COMMAND_MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
+        importlib.import_module(f"{__name__}.{name}")
 
 
 def main() -> None:

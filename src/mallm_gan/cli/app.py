@@ -11,7 +11,17 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from ..errors import MallmGanError
+from ..errors import (
+    BudgetExceededError,
+    ConfigError,
+    GenerationError,
+    LLMError,
+    MallmGanError,
+    NotFittedError,
+    ParseError,
+    RunLockedError,
+    SchemaError,
+)
 
 app = typer.Typer(
     name="mallm-gan",
@@ -22,6 +32,25 @@ app = typer.Typer(
 )
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
+
+# the exit code of each kind of failure; an error takes the code of the first class here it is an instance of
+EXIT_CODES: tuple[tuple[type[MallmGanError], int], ...] = (
+    (ConfigError, 2),
+    (NotFittedError, 2),
+    (SchemaError, 3),
+    (ParseError, 4),
+    (LLMError, 5),
+    (BudgetExceededError, 6),
+    (GenerationError, 7),
+    (RunLockedError, 8),
+)
+INTERRUPTED = 130
+
+
+def exit_code(error: MallmGanError | type[MallmGanError]) -> int:
+    """The exit code of the CLI for ``error`` (an instance or a class); 1 for any other library error."""
+    kind = error if isinstance(error, type) else type(error)
+    return next((code for cls, code in EXIT_CODES if issubclass(kind, cls)), 1)
 
 
 def setup_logging(verbose: bool) -> None:
@@ -44,10 +73,10 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except MallmGanError as exc:
-            console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            raise typer.Exit(exit_code(exc)) from None
         except KeyboardInterrupt:
             console.print("interrupted; finished iterations are saved, rerun the same command to resume")
-            raise typer.Exit(130) from None
+            raise typer.Exit(INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]

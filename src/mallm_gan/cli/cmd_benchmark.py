@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,12 +29,27 @@ def _ints(text: str, option: str) -> list[int]:
         raise ConfigError(f"{option} takes comma-separated integers, got {text!r}") from exc
 
 
+def _params(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a value is read as JSON (numbers, true/false, null) where it parses, else as text."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"--mallm-param {item!r} must be KEY=VALUE with a parameter name, e.g. epochs=2")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
 @app.command("benchmark")
 @handle_errors
 def benchmark_command(
     data_dir: Annotated[
-        Path, typer.Option("--data-dir", envvar="MALLM_DATA_DIR", help="Data directory (shared data layout).")
-    ] = Path("../shared/data"),
+        Path | None,
+        typer.Option("--data-dir", envvar="MALLM_DATA_DIR", help="Data directory: datasets.json + one folder each."),
+    ] = None,
     datasets: Annotated[
         str | None, typer.Option("--datasets", help="Comma-separated dataset names (default: all).")
     ] = None,
@@ -62,6 +78,13 @@ def benchmark_command(
     no_detection: Annotated[
         bool, typer.Option("--no-detection", help="Skip the detection classifier (faster).")
     ] = False,
+    mallm_param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mallm-param",
+            help="KEY=VALUE passed to MallmGan for the mallm-gan cells, e.g. epochs=2 (repeatable).",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Run the benchmark grid; finished cells are appended to OUT/cells.jsonl and a rerun resumes."""
@@ -86,8 +109,9 @@ def benchmark_command(
         gan_threads=gan_threads or None,
         retry_skipped=retry_skipped,
         detection=not no_detection,
+        mallm_options=_params(mallm_param or []),
     )
-    counts = {"ok": 0, "skipped": 0, "error": 0}
+    counts = {"ok": 0, "skipped": 0, "failed": 0, "error": 0}
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -110,7 +134,8 @@ def benchmark_command(
 
         written = run_benchmark(config, on_start=on_start, on_cell=on_cell)
     console.print(
-        f"{len(written)} cell(s) run: {counts['ok']} ok, {counts['skipped']} skipped, {counts['error']} failed; "
+        f"{len(written)} cell(s) run: {counts['ok']} ok, {counts['skipped']} skipped, "
+        f"{counts['failed'] + counts['error']} failed; "
         f"summary in {out / SUMMARY_MD} and {out / SUMMARY_CSV}"
     )
     problems = [r for r in written if r["status"] != "ok"]

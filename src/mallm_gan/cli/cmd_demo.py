@@ -10,10 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import runstate
 from .app import app, console, handle_errors, setup_logging
 from .cmd_fit import LLM_HELP, _progress_callback, write_report
-
-TINY_MODELS = ("smollm2", "gemma3", "simulated")
 
 
 def bundled_example(name: str = "asia") -> tuple[dict[str, Any], Any, Any]:
@@ -25,17 +24,6 @@ def bundled_example(name: str = "asia") -> tuple[dict[str, Any], Any, Any]:
     with resources.as_file(folder / meta["train"]) as train_path, \
             resources.as_file(folder / meta["test"]) as test_path:
         return meta, read_table(train_path), read_table(test_path)
-
-
-def quality_note(llm_description: str) -> str | None:
-    text = llm_description.lower()
-    if "simulated" in text:
-        return ("the 'simulated' backend is a statistical stand-in, not a language model: it shows the loop's "
-                "mechanics only")
-    if any(name in text for name in TINY_MODELS):
-        return ("a model this small shows the mechanics of the method, not its quality; point --llm at a "
-                "GPT-4o-class model for that")
-    return None
 
 
 @app.command()
@@ -64,17 +52,19 @@ def demo(
     state: dict[str, Any] = {"model": model}
     model.fit(train, target=meta["target"], task=meta["task"], context=meta["context"], run_dir=run_dir,
               callbacks=[_progress_callback(state)])
-    note = quality_note(model.llm_name_ or "")
+    from ..report.sections import quality_note
+
+    note = quality_note(model.llm_name_ or "", llm or "")
     console.print(f"LLM: {model.llm_name_}")
     if note:
         console.print(f"[yellow]note:[/] {note}")
     synthetic = model.sample(rows)
     synthetic_path = out / "synthetic.csv"
     synthetic.to_csv(synthetic_path, index=False)
-    atomic_write_json(run_dir / "sample_report.json", model.sample_report_.to_dict())
+    atomic_write_json(run_dir / runstate.SAMPLE_REPORT, model.sample_report_.to_dict())
     console.print(f"sampled {len(synthetic)} rows -> {synthetic_path} ({model.sample_report_.summary()})")
     _evaluate(synthetic, train, test, meta, run_dir)
-    atomic_write_json(run_dir / "demo.json", {"dataset": meta["name"], "true_dag": meta["true_dag"],
+    atomic_write_json(run_dir / runstate.DEMO, {"dataset": meta["name"], "true_dag": meta["true_dag"],
                                               "llm": model.llm_name_, "note": note})
     write_report(run_dir, true_dag=[tuple(e) for e in meta["true_dag"]])
     best = model.history_.best()
@@ -92,7 +82,7 @@ def _evaluate(synthetic: Any, train: Any, test: Any, meta: dict[str, Any], run_d
     data = report.to_dict()
     # keep the per-row distances so the report can draw the DCR histograms
     data["privacy"] = to_jsonable(report.privacy.to_dict(rows=True))
-    atomic_write_json(run_dir / "evaluation.json", data)
+    atomic_write_json(run_dir / runstate.EVALUATION, data)
     efficacy, reference = data["efficacy"], data["reference"]
     console.print(
         f"machine-learning efficacy (train on synthetic, test on 200 real rows): best {efficacy['best_model']} "

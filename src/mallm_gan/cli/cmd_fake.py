@@ -18,12 +18,8 @@ def _make_responder(name: str, seed: int | None) -> Any:
 
         return EchoRowsResponder(seed=seed)
     if name == "simulated":
-        try:
-            from ..testing.simulated import SimulatedResponder  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise ConfigError(
-                f"the simulated responder is not available in this installation ({exc}); use --responder echo"
-            ) from exc
+        from ..testing.simulated import SimulatedResponder
+
         # it draws from a generator seeded by each request (its messages and seed), so --seed is not needed
         return SimulatedResponder()
     raise ConfigError(f"--responder must be 'echo' or 'simulated', got {name!r}")

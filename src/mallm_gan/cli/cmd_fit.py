@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import runstate
 from ..errors import ConfigError
 from .app import app, console, handle_errors, setup_logging
 
@@ -20,21 +21,15 @@ LLM_HELP = (
 def _read_dag(value: str | None) -> Any:
     if value is None or value in ("hill-climb", "none"):
         return value or "hill-climb"
-    path = Path(value)
-    if not path.is_file():
+    if not Path(value).is_file():
         raise ConfigError(f"--dag must be 'hill-climb', 'none' or a JSON file of [parent, child] edges; "
                           f"{value} is neither")
-    from ..runstate import read_json
+    from ..theta.edges import read_edges
 
-    edges = read_json(path, what="--dag file")
-    if isinstance(edges, dict):
-        edges = edges.get("dag", edges.get("edges"))
-    if not isinstance(edges, list):
-        raise ConfigError(f"--dag file {path} must hold a list of [parent, child] pairs")
-    return edges
+    return read_edges(Path(value), what="--dag file")
 
 
-def _progress_callback(state: dict[str, Any]) -> Any:
+def _progress_callback() -> Any:
     def callback(event: str, info: dict[str, Any]) -> None:
         if event == "start":
             console.print(f"real rows will be sent to: [bold]{info['endpoint']}[/]")
@@ -53,17 +48,12 @@ def _progress_callback(state: dict[str, Any]) -> Any:
                 f"rows accepted "
                 f"{report.get('accepted', 0)}, rejected {report.get('rejected', 0)}; "
                 f"{entry.calls} calls, {sum(entry.tokens.values())} tokens, {entry.seconds:.1f} s"
-                + (f"; next θ: {entry_origin(state, entry)}" if entry.iteration + 1 < info["total"] else "")
+                + (f"; next θ: {info['next_origin']}" if entry.iteration + 1 < info["total"] else "")
             )
         elif event == "end" and info.get("stopped"):
             console.print(f"[yellow]{info['stopped']}[/]")
 
     return callback
-
-
-def entry_origin(state: dict[str, Any], entry: Any) -> str:
-    model = state.get("model")
-    return getattr(model, "current_origin_", "") if model is not None else ""
 
 
 @app.command()
@@ -80,6 +70,8 @@ def fit(
     optimizer_llm: Annotated[str | None, typer.Option(envvar="MALLM_OPTIMIZER_LLM",
                                                       help="A different LLM for the optimizer.")] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the training rows.")] = 5,
+    optimize: Annotated[bool, typer.Option(
+        help="Run the adversarial loop; --no-optimize keeps the starting θ (the few-shot ablation).")] = True,
     batch_size: Annotated[int, typer.Option(help="Real rows per iteration.")] = 50,
     n_examples: Annotated[int, typer.Option(help="Example rows per generator call.")] = 5,
     rows_per_call: Annotated[int, typer.Option(help="Rows asked for per generator call.")] = 5,
@@ -101,6 +93,8 @@ def fit(
     timeout: Annotated[float, typer.Option(help="Seconds per LLM request.")] = 120.0,
     local_only: Annotated[bool, typer.Option(help="Refuse endpoints off this machine.")] = False,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
+    fresh: Annotated[bool, typer.Option(
+        help="Start over in --out, discarding its checkpoint, instead of resuming it.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     constraint: Annotated[list[str] | None, typer.Option(
         "--constraint", help='A rule every row obeys, e.g. "discharge_date >= admission_date" (repeatable).',
@@ -128,21 +122,23 @@ def fit(
 
         start_theta = DataGenerationProcess.from_dict(read_json(theta))
     model = MallmGan(
-        llm=llm, optimizer_llm=optimizer_llm, discriminator=discriminator, epochs=epochs,
+        llm=llm, optimizer_llm=optimizer_llm, discriminator=discriminator, epochs=epochs, optimize=optimize,
         batch_size=batch_size, n_examples=n_examples, rows_per_call=rows_per_call, top_k=3,
         max_concurrency=max_concurrency, patience=patience, selection=selection, copy_policy=copy_policy, copy_k=copy_k,
         dcr_threshold=dcr_threshold, random_state=seed, max_calls=max_calls, max_tokens=max_tokens,
         max_prompt_tokens=max_prompt_tokens, local_only=local_only, timeout=timeout,
         constraints=constraint or None, allow_violations=allow_violations,
     )
-    state: dict[str, Any] = {"model": model}
     model.fit(
         frame, target=target, task=task, context=context or "", metadata=metadata, dag=_read_dag(dag),
-        theta=start_theta, run_dir=out, callbacks=[_progress_callback(state)],
+        theta=start_theta, run_dir=out, fresh=fresh, callbacks=[_progress_callback()],
     )
-    best = model.history_.best()
-    console.print(f"best θ: iteration {best.iteration + 1}, re-scored accuracy {best.score:.3f}")
-    console.print(f"model written to {out / 'model.json'} (it contains real training rows)")
+    if model.history_.entries:
+        best = model.history_.best()
+        console.print(f"best θ: iteration {best.iteration + 1}, re-scored accuracy {best.score:.3f}")
+    else:
+        console.print("θ not optimised (--no-optimize): sampling uses the starting θ")
+    console.print(f"model written to {out / runstate.MODEL} (it contains real training rows)")
     if report:
         write_report(out)
 

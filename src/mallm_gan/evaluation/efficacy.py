@@ -30,7 +30,7 @@ from .encoding import MISSING, TabularEncoder, canonical_strings
 
 CLASSIFIERS: tuple[str, ...] = ("logistic_regression", "random_forest", "svm", "xgboost")
 REGRESSORS: tuple[str, ...] = ("linear_regression", "random_forest", "xgboost")
-XGBOOST_HINT = "xgboost is not installed; pip install 'mallm-gan[eval]' (it brings xgboost-cpu)"
+XGBOOST_HINT = "xgboost is not installed; pip install 'mallm-gan[xgboost]' (it brings xgboost-cpu)"
 
 
 @dataclass

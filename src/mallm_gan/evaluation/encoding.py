@@ -1,7 +1,7 @@
 """Turning mixed-type frames into numbers for the evaluation models, one schema at a time.
 
-Categorical values are compared as canonical strings, so ``1``, ``1.0`` and ``" 1"`` are the same category
-whether a CSV was read with ints, floats or padded text (the paper's splits store ints as ``35.0``).
+Categorical values are compared by their canonical key (:func:`mallm_gan.table.values.canonical`), so ``1``,
+``1.0`` and ``" 1"`` are the same category whether a CSV was read with ints, floats or padded text.
 """
 
 from __future__ import annotations
@@ -16,52 +16,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ..errors import SchemaError
-from ..table.schema import TableSchema, is_missing
+from ..table.schema import TableSchema
+from ..table.values import MISSING, canonical, canonical_strings, numeric_values
 
-MISSING = "<missing>"
 _NUMERIC_KINDS = ("numerical", "datetime")
-
-
-def canonical(value: object) -> str:
-    """The string a categorical value is compared by; missing values become ``MISSING``."""
-    if is_missing(value):
-        return MISSING
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        return str(int(number)) if number.is_integer() else repr(number)
-    text = str(value).strip()
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    # numbers written as text ("1.0", "1") meet the same category as the number itself
-    if not np.isfinite(number):
-        return text
-    return str(int(number)) if number.is_integer() else repr(number)
-
-
-def canonical_strings(values: pd.Series) -> np.ndarray:
-    """Canonical strings of a column as an object array."""
-    # canonicalise each distinct value once; columns repeat a handful of values many times
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
-    table = np.array([canonical(v) for v in uniques] + [MISSING], dtype=object)
-    return table[codes]
-
-
-def numeric_values(values: pd.Series, kind: str) -> np.ndarray:
-    """Floats of a numerical or datetime column (datetimes as days since the epoch); NaN where missing."""
-    if kind == "datetime":
-        stamps = pd.to_datetime(values, errors="coerce", format="mixed")
-        days = (stamps - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
-        return days.to_numpy(dtype="float64", na_value=np.nan)
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
 def split_kinds(schema: TableSchema, columns: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -88,6 +46,10 @@ def typed_frame(frame: pd.DataFrame, schema: TableSchema, columns: Sequence[str]
 
 class TabularEncoder:
     """One-hot categoricals and standardised numbers, fitted on one frame only.
+
+    It differs from the discriminator's :class:`~mallm_gan.gan.discriminator.TableEncoder` because the
+    evaluation models learn categories from the frame they are fitted on (any frame, e.g. the synthetic one
+    for train-on-synthetic), impute the median and encode the feature columns only, without the target.
 
     Categories that appear only in frames passed to :meth:`transform` encode as all zeros
     (``handle_unknown="ignore"``); missing numbers take the fitted median, missing categories are a

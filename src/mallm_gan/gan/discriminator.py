@@ -17,22 +17,28 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..settings import DISCRIMINATORS
 from ..table.schema import TableSchema
+from ..table.values import canonical, canonical_strings, numeric_values
 
 log = logging.getLogger(__name__)
 
-DiscriminatorKind = Literal["logistic", "xgboost"]
-KINDS = ("logistic", "xgboost")
+KINDS = DISCRIMINATORS  # the kinds the settings accept
 
 
 class TableEncoder:
-    """One-hot for categories and booleans, standardised numbers and dates, missing indicators."""
+    """One-hot for categories and booleans, standardised numbers and dates, missing indicators.
+
+    It differs from the evaluation models' :class:`~mallm_gan.evaluation.encoding.TabularEncoder` because
+    it must keep one feature space for a whole run while the classifier is updated incrementally: its
+    levels come from the schema, not from the rows it is fitted on, and its missing indicators let it see a
+    wrong missing rate, a tell of synthetic rows.
+    """
 
     def __init__(self, schema: TableSchema) -> None:
         self.schema = schema
@@ -46,21 +52,15 @@ class TableEncoder:
             if values.isna().any() or column.nullable:
                 self.with_missing_.add(column.name)
             if column.kind in ("numerical", "datetime"):
-                numbers = self._numbers(values, column.kind).dropna()
+                numbers = numeric_values(values, column.kind)
+                numbers = numbers[~np.isnan(numbers)]
                 mean = float(numbers.mean()) if len(numbers) else 0.0
                 std = float(numbers.std(ddof=0)) if len(numbers) > 1 else 0.0
                 self.numeric_[column.name] = (mean, std if std > 0 else 1.0)
             else:
                 cats = list(column.categories or ()) if column.kind == "categorical" else [True, False]
-                self.levels_[column.name] = [_key(c) for c in cats]
+                self.levels_[column.name] = [canonical(c) for c in cats]
         return self
-
-    @staticmethod
-    def _numbers(values: pd.Series, kind: str) -> pd.Series:
-        if kind == "datetime":
-            stamps = pd.to_datetime(values, errors="coerce")
-            return pd.Series(stamps.astype("int64").where(stamps.notna()) / 86400e9, index=values.index)
-        return pd.to_numeric(values, errors="coerce").astype("float64")
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         blocks: list[np.ndarray] = []
@@ -69,10 +69,10 @@ class TableEncoder:
             missing = values.isna().to_numpy()
             if column.name in self.numeric_:
                 mean, std = self.numeric_[column.name]
-                numbers = self._numbers(values, column.kind).to_numpy(dtype="float64", na_value=np.nan)
+                numbers = numeric_values(values, column.kind)
                 blocks.append(np.nan_to_num((numbers - mean) / std, nan=0.0)[:, None])
             else:
-                keys = [_key(v) for v in values]
+                keys = canonical_strings(values)
                 levels = self.levels_[column.name]
                 onehot = np.zeros((len(frame), len(levels)))
                 index = {level: i for i, level in enumerate(levels)}
@@ -84,14 +84,6 @@ class TableEncoder:
             if column.name in self.with_missing_:
                 blocks.append(missing.astype("float64")[:, None])
         return np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
-
-
-def _key(value: object) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def real_holdout(n: int, test_size: float, seed: int) -> np.ndarray:

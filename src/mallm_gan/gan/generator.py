@@ -25,14 +25,10 @@ from ..theta.process import DataGenerationProcess
 from .parsing import parse_rows
 from .prompts import generator_messages, rows_json_schema
 from .row_rules import narrow_to_combinations
+from .seeds import derive_seed
 from .validation import RejectionReport, RowValidator
 
 log = logging.getLogger(__name__)
-
-
-def derive_seed(*parts: int) -> int:
-    """A stable 31-bit seed from integers (same inputs, same seed, on every platform)."""
-    return int(np.random.SeedSequence([abs(int(p)) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 @dataclass

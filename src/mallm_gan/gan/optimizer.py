@@ -7,10 +7,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ..errors import BudgetExceededError, ConfigError, LLMError, ParseError
 from ..llm.base import LLMClient
+from ..settings import SELECTIONS
 from ..table.schema import TableSchema
 from ..theta.causal import validate_dag
 from ..theta.process import DataGenerationProcess
@@ -68,7 +67,6 @@ class HistoryEntry:
         )
 
 
-SELECTIONS = ("significant", "lowest")
 SELECTION_Z = 2.0
 
 
@@ -121,10 +119,16 @@ class History:
         return self.entries[best_index(scored, self.selection)]
 
     def top_k(self, k: int) -> list[HistoryEntry]:
-        """The k best distinct θ (lowest re-scored accuracy first)."""
+        """The k best distinct θ, best first: :meth:`best` (the selection rule's choice), then the others by
+        lowest re-scored accuracy (NaN last; among equal scores the later θ). A θ tried twice counts once,
+        by its best-placed entry."""
+        if not self.entries or k < 1:
+            return []
+        best = self.best()
+        others = sorted(reversed(self.entries), key=lambda e: math.inf if math.isnan(e.score) else e.score)
         seen: set[DataGenerationProcess] = set()
         out: list[HistoryEntry] = []
-        for entry in sorted(reversed(self.entries), key=lambda e: e.score):
+        for entry in [best, *others]:
             if entry.theta in seen:
                 continue
             seen.add(entry.theta)
@@ -191,7 +195,7 @@ class Optimizer:
 
     async def propose(self, history: History, *, seed: int) -> tuple[DataGenerationProcess, str]:
         top = history.top_k(self.top_k)
-        best = top[0].theta
+        best = top[0].theta  # history.best(): the θ the prompt calls the best so far is the one fit keeps
         pairs = [(e.theta, e.score) for e in top]
         messages = optimizer_messages(pairs, self.schema, context=best.context)
         try:
@@ -218,7 +222,3 @@ class Optimizer:
             reasons = sorted({reason for _, reason in check.dropped})
             return theta, f"repaired: dropped {len(check.dropped)} edge(s) ({', '.join(reasons)})"
         return theta, "proposed"
-
-
-def mean_or_nan(values: list[float]) -> float:
-    return float(np.mean(values)) if values else float("nan")

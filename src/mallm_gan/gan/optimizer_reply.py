@@ -7,21 +7,14 @@ maps column names leniently to the schema's. Pure functions, no network.
 
 from __future__ import annotations
 
-import ast
-import itertools
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ParseError
+from ..table import jsontext
+from ..theta.edges import Edge, edges_from_lines, edges_from_value
 
-Edge = tuple[str, str]
-
-_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
-_TRAILING_COMMA = re.compile(r",\s*([}\]])")
-_ARROW = re.compile(r"\s*(?:-+>|→|⟶|=>)\s*")
-_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _DAG_KEYS = ("dag", "causal_structure", "causal structure", "causal_graph", "edges", "graph")
 _INSTRUCTION_KEYS = ("instruction", "task_instruction", "task instruction", "task", "guidance")
 _INSTRUCTION_TAG = re.compile(
@@ -35,65 +28,6 @@ _INSTRUCTION_LINE = re.compile(
     r"^\s*[*#_\s]*(?:task\s+)?instruction[*_\s]*:[*_\s]*(.+?)(?:\n\s*\n|\Z)",
     re.IGNORECASE | re.MULTILINE | re.DOTALL,
 )
-
-
-def _balanced(text: str, start: int) -> str | None:
-    """The bracketed span opening at ``text[start]``, honouring strings; None if it never closes."""
-    pairs = {"{": "}", "[": "]"}
-    stack: list[str] = []
-    quote: str | None = None
-    escaped = False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif ch in pairs:
-            stack.append(pairs[ch])
-        elif ch in "}]":
-            if not stack or stack.pop() != ch:
-                return None
-            if not stack:
-                return text[start : i + 1]
-    return None
-
-
-def _load(candidate: str) -> Any:
-    for attempt in (candidate, _TRAILING_COMMA.sub(r"\1", candidate)):
-        try:
-            return json.loads(attempt)
-        except json.JSONDecodeError:
-            pass
-        try:
-            return ast.literal_eval(attempt)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            pass
-    return None
-
-
-def _structures(text: str) -> list[Any]:
-    """Every JSON or Python literal object/list found in ``text``, fenced blocks first."""
-    sources = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    found: list[Any] = []
-    for source in sources:
-        i = 0
-        while i < len(source):
-            if source[i] in "{[":
-                span = _balanced(source, i)
-                if span is not None:
-                    value = _load(span)
-                    if value is not None:
-                        found.append(value)
-                        i += len(span)
-                        continue
-            i += 1
-    return found
 
 
 def _lookup(data: Mapping[str, Any], keys: Sequence[str]) -> tuple[bool, Any]:
@@ -112,62 +46,6 @@ def _resolver(columns: Sequence[str]):
         return name if name in columns else loose.get(" ".join(name.split()).casefold(), name)
 
     return resolve
-
-
-def _edge_from(item: Any, resolve) -> Edge | None:
-    if isinstance(item, str):
-        parts = [p for p in _ARROW.split(item.strip()) if p.strip()]
-        return (resolve(parts[0]), resolve(parts[1])) if len(parts) == 2 else None
-    if isinstance(item, Mapping):
-        for a, b in (("parent", "child"), ("from", "to"), ("source", "target"), ("cause", "effect")):
-            found_a, left = _lookup(item, (a,))
-            found_b, right = _lookup(item, (b,))
-            if found_a and found_b and isinstance(left, str) and isinstance(right, str):
-                return resolve(left), resolve(right)
-        return None
-    if isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item):
-        return resolve(item[0]), resolve(item[1])
-    return None
-
-
-def _edges_from_value(value: Any, resolve) -> list[Edge] | None:
-    """Edges from a "dag" value; None when the value has no usable shape at all."""
-    if isinstance(value, str):
-        return _edges_from_lines(value, resolve)
-    if isinstance(value, Mapping):  # {"parent": ["child", ...]} adjacency form
-        edges = []
-        for parent, kids in value.items():
-            for kid in [kids] if isinstance(kids, str) else kids if isinstance(kids, list) else []:
-                if isinstance(kid, str):
-                    edges.append((resolve(str(parent)), resolve(kid)))
-        return edges
-    if not isinstance(value, (list, tuple)):
-        return None
-    edges: list[Edge] = []
-    for item in value:
-        if isinstance(item, str) and not _ARROW.search(item):
-            continue
-        chain = [p for p in _ARROW.split(item.strip()) if p.strip()] if isinstance(item, str) else None
-        if chain and len(chain) > 2:
-            edges.extend((resolve(a), resolve(b)) for a, b in itertools.pairwise(chain))
-            continue
-        edge = _edge_from(item, resolve)
-        if edge is not None:
-            edges.append(edge)
-    return edges if edges or not value else None
-
-
-def _edges_from_lines(text: str, resolve) -> list[Edge]:
-    edges: list[Edge] = []
-    for raw in text.splitlines():
-        line = _BULLET.sub("", raw).strip().strip("`").rstrip(".,;")
-        if not _ARROW.search(line) or len(line) > 400:
-            continue
-        chain = [p.strip() for p in _ARROW.split(line)]
-        if any(not p for p in chain):
-            continue
-        edges.extend((resolve(a), resolve(b)) for a, b in itertools.pairwise(chain))
-    return edges
 
 
 def _instruction_from_text(text: str) -> str:
@@ -198,7 +76,7 @@ def parse_optimizer_reply(text: str | None, columns: Sequence[str]) -> tuple[lis
         raise ParseError("the optimizer's reply is empty")
     resolve = _resolver(list(columns))
     problems: list[str] = []
-    for value in _structures(text):
+    for value in jsontext.values(text):
         if isinstance(value, Mapping):
             has_dag, dag = _lookup(value, _DAG_KEYS)
             has_instruction, instruction = _lookup(value, _INSTRUCTION_KEYS)
@@ -207,17 +85,17 @@ def parse_optimizer_reply(text: str | None, columns: Sequence[str]) -> tuple[lis
             if isinstance(instruction, list):
                 instruction = " ".join(str(x) for x in instruction)
             instruction = instruction.strip() if isinstance(instruction, str) else ""
-            edges = _edges_from_value(dag, resolve) if has_dag and dag is not None else []
+            edges = edges_from_value(dag, resolve) if has_dag and dag is not None else []
             if edges is None:
                 problems.append(f"'dag' has an unusable shape ({type(dag).__name__}: {str(dag)[:80]!r})")
                 edges = []
             if edges or instruction:
                 return edges, instruction
         elif isinstance(value, list) and value:
-            edges = _edges_from_value(value, resolve)
+            edges = edges_from_value(value, resolve)
             if edges:
                 return edges, _instruction_from_text(text)
-    edges = _edges_from_lines(text, resolve)
+    edges = edges_from_lines(text, resolve)
     instruction = _instruction_from_text(text)
     if edges or instruction:
         return edges, instruction

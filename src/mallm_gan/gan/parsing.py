@@ -1,20 +1,20 @@
 """Tolerant parsing of LLM answers into row records (step 1 of :mod:`mallm_gan.gan.validation`).
 
 It recovers rows from whatever text a model wrote (fenced, prose-wrapped, Python-repr, trailing commas, JSON
-lines, truncated output) and counts the problems by reason; it never raises on bad text and never evaluates
-code (``ast.literal_eval`` only).
+lines, truncated output) and counts the problems by reason; it never raises on bad text. The text is read by
+the project's one tolerant-JSON scanner (:mod:`mallm_gan.table.jsontext`); this module turns its values into
+rows.
 """
 
 from __future__ import annotations
 
-import ast
 import json
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..table import jsontext
 from ..table.schema import fold
 
 _CONTAINER_KEYS = ("rows", "data", "records", "samples", "items", "results")
@@ -38,16 +38,6 @@ class ParseResult:
     records: list[dict[str, Any]] = field(default_factory=list)
     problems: Counter[str] = field(default_factory=Counter)
     truncated: bool = False
-
-
-_FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\r?\n?(.*?)(?:```|\Z)", re.S)
-# splits text into quoted strings (odd items) and the rest (even items), so repairs never touch strings
-_STRINGS = re.compile(r"(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')", re.S)
-_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
-_JSON_WORDS = re.compile(r"\b(true|false|null|NaN|nan)\b")
-_PY_WORDS = {"true": "True", "false": "False", "null": "None", "NaN": "None", "nan": "None"}
-_DECODER = json.JSONDecoder()
-_FAIL = object()
 
 
 def parse_rows(text: str | None, columns: Sequence[str] | None = None) -> ParseResult:
@@ -74,7 +64,7 @@ def parse_rows(text: str | None, columns: Sequence[str] | None = None) -> ParseR
         if isinstance(inner, str):
             return parse_rows(inner, columns)
     folded = {fold(c) for c in columns} if columns else set()
-    fenced = [m.group(1) for m in _FENCE.finditer(text)] if "```" in text else []
+    fenced = jsontext.fenced_blocks(text)
     found = False
     if fenced:
         trial = ParseResult()
@@ -92,85 +82,23 @@ def parse_rows(text: str | None, columns: Sequence[str] | None = None) -> ParseR
 def _scan(text: str, columns: Sequence[str] | None, folded: set[str], out: ParseResult, depth: int) -> bool:
     """Parse every top-level JSON-ish value in ``text``; return whether any was found."""
     found = False
-    pos, n = 0, len(text)
-    while pos < n:
-        starts = [i for i in (text.find("{", pos), text.find("[", pos)) if i >= 0]
-        if not starts:
-            break
-        start = min(starts)
+    for item in jsontext.scan(text):
         found = True
-        try:
-            value, end = _DECODER.raw_decode(text, start)
-        except (ValueError, RecursionError):
-            end, flats = _brackets(text, start)
-            if end < 0:  # the answer stops inside this value: keep the complete rows before the cut
-                out.truncated = True
-                out.problems["truncated"] += 1
-                _salvage(text, flats, columns, folded, out, depth)
-                break
-            value = _loads(text[start:end])
-            if value is _FAIL:
-                _salvage(text, flats, columns, folded, out, depth)
-                pos = end
-                continue
-        _extract(value, columns, folded, out, depth)
-        pos = end
+        if item.ok:
+            _extract(item.value, columns, folded, out, depth)
+            continue
+        if item.end < 0:  # the answer stops inside this value: keep the complete rows before the cut
+            out.truncated = True
+            out.problems["truncated"] += 1
+        _salvage(text, item.flats, columns, folded, out, depth)
     return found
 
 
-def _brackets(text: str, start: int) -> tuple[int, list[tuple[int, int]]]:
-    """End of the bracketed value at ``start`` (-1 if it never closes) and its innermost (flat) parts."""
-    stack: list[list[Any]] = []
-    flats: list[tuple[int, int]] = []
-    quote = ""
-    i, n = start, len(text)
-    while i < n:
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch == '"' or ch == "'":
-            quote = ch
-        elif ch == "{" or ch == "[":
-            if stack:
-                stack[-1][1] = True
-            stack.append([i, False])
-        elif ch == "}" or ch == "]":
-            opened, nested = stack.pop()
-            if not nested:
-                flats.append((opened, i + 1))
-            if not stack:
-                return i + 1, flats
-        i += 1
-    return -1, flats
-
-
-def _loads(segment: str) -> Any:
-    """JSON, then JSON without trailing commas, then a Python literal (never ``eval``)."""
-    try:
-        return json.loads(segment)
-    except (ValueError, RecursionError):
-        pass
-    parts = _STRINGS.split(segment)
-    plain = [_TRAILING_COMMA.sub(r"\1", p) if i % 2 == 0 else p for i, p in enumerate(parts)]
-    try:
-        return json.loads("".join(plain))
-    except (ValueError, RecursionError):
-        pass
-    py = [_JSON_WORDS.sub(lambda m: _PY_WORDS[m.group(1)], p) if i % 2 == 0 else p for i, p in enumerate(plain)]
-    try:
-        return ast.literal_eval("".join(py))
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return _FAIL
-
-
-def _salvage(text: str, flats: list[tuple[int, int]], columns, folded, out: ParseResult, depth: int) -> None:
+def _salvage(text: str, flats: Sequence[tuple[int, int]], columns, folded, out: ParseResult, depth: int) -> None:
     for start, end in flats:
         segment = text[start:end]
-        value = _loads(segment)
-        if value is _FAIL:
+        value = jsontext.loads(segment)
+        if value is jsontext.NOT_JSON:
             # prose in brackets ("[see above]") is not a broken row; anything quoted or keyed is
             if segment.startswith("{") or '"' in segment or "'" in segment:
                 out.problems["bad_json"] += 1

@@ -300,20 +300,16 @@ def optimizer_messages(
     """The optimizer's meta-prompt: earlier (θ, score) pairs, worst first and best last, and the request.
 
     Args:
-        pairs: (θ, discriminator accuracy) pairs in any order; lower accuracy is better. A NaN score
-            counts as the worst.
+        pairs: (θ, discriminator accuracy) pairs, best first, as :meth:`History.top_k` orders them (the
+            best is the selection rule's, not always the lowest score); lower accuracy is better and a NaN
+            score is shown as unknown.
         schema: The table's schema (the optimizer may only use its column names).
         context: What the data is about.
     """
     if not pairs:
         raise ConfigError("the optimizer needs at least one (θ, score) pair")
-
-    def badness(item: tuple[DataGenerationProcess, float]) -> float:
-        score = item[1]
-        return math.inf if score is None or math.isnan(score) else float(score)
-
-    # best last: models weigh the end of the prompt most; a stable sort keeps input order among ties
-    ordered = sorted(pairs, key=badness, reverse=True)
+    # best last: models weigh the end of the prompt most
+    ordered = list(reversed(pairs))
     blocks = []
     for i, (theta, score) in enumerate(ordered, start=1):
         blocks.append(

@@ -6,32 +6,32 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..settings import Settings
 from ..table.coerce import normalise_frame
 from ..table.conditions import Conditions
-from .generator import Generator, derive_seed
-from .loop import open_clients
+from ..table.schema import TableSchema
+from ..theta.process import DataGenerationProcess
+from .clients import Clients
+from .generator import Generator
+from .seeds import derive_seed
 from .validation import RejectionReport, RowValidator
-
-if TYPE_CHECKING:
-    from ..synthesizer import MallmGan
 
 log = logging.getLogger(__name__)
 Callback = Callable[[str, dict[str, Any]], None]
 
 
-def example_pool(model: MallmGan, conditions: Conditions) -> pd.DataFrame:
+def example_pool(train: pd.DataFrame, schema: TableSchema, conditions: Conditions) -> pd.DataFrame:
     """Training rows to show as examples: those meeting the conditions when there are enough."""
-    train = model.train_
     if not conditions:
         return train
-    names = model.schema_.names
+    names = schema.names
     # conditions compare normalised values (ISO dates, canonical categories), as the validator writes them
-    records = [dict(zip(names, row, strict=True)) for row in normalise_frame(train, model.schema_)]
+    records = [dict(zip(names, row, strict=True)) for row in normalise_frame(train, schema)]
     mask = np.array([conditions.matches(r) for r in records], dtype=bool)
     if mask.sum() >= 1:
         return train[mask]
@@ -59,69 +59,70 @@ def json_constraints(conditions: Conditions, schema: Any) -> dict[str, dict[str,
     return out
 
 
-def run_sampling(
-    model: MallmGan,
-    num_rows: int,
-    conditions: Conditions,
-    instruction: str | None,
-    chunk_rows: int,
-    base_seed: int,
-    callbacks: Sequence[Callback],
-) -> Iterator[pd.DataFrame]:
-    """Yield validated rows in chunks until ``num_rows`` have been produced."""
-    schema = model.schema_
-    validator = RowValidator(
-        schema, model.train_, copy_policy=model.copy_policy, copy_k=model.copy_k,
-        conditions=conditions or None, dcr_threshold=model.dcr_threshold,
-    )
-    pool = example_pool(model, conditions)
-    k = min(model.n_examples, len(pool))
-    conditions_text = conditions.describe() if conditions else None
-    constraints = json_constraints(conditions, schema) if conditions else None
-    total = RejectionReport()
-    model.sample_report_ = total
-    gen_client, opt_client, usage, owned = open_clients(model)
-    model.sample_usage_ = usage
-    for callback in callbacks:  # before any call: the caller may tell the user where real rows go
-        callback("start", {"endpoint": gen_client.describe()})
-    clients = list({id(c): c for c in (gen_client, opt_client)}.values())
-    generator = Generator(
-        gen_client, schema, temperature=model.generator_temperature, rows_per_call=model.rows_per_call,
-        max_rounds=model.max_rounds,
-    )
-    done = 0
-    chunk_no = 0
-    try:
+class Sampler:
+    """One sampling request from θ: chunks of validated rows, with its rejection report and usage readable
+    while it runs and after.
+
+    Args:
+        seed: The request's seed (the model's ``Stream.SAMPLE`` seed for this request); each chunk's example
+            draws and LLM seeds are derived from it and the chunk's index.
+    """
+
+    def __init__(
+        self, settings: Settings, schema: TableSchema, train: pd.DataFrame, theta: DataGenerationProcess,
+        clients: Clients, *, conditions: Conditions, instruction: str | None, seed: int,
+    ) -> None:
+        self.settings, self.schema, self.theta, self.clients = settings, schema, theta, clients
+        self.conditions, self.instruction, self.seed = conditions, instruction, seed
+        self.validator = RowValidator(
+            schema, train, copy_policy=settings.copy_policy, copy_k=settings.copy_k,
+            conditions=conditions or None, dcr_threshold=settings.dcr_threshold,
+        )
+        self.pool = example_pool(train, schema, conditions)
+        self.generator = Generator(
+            clients.generator, schema, temperature=settings.generator_temperature,
+            rows_per_call=settings.rows_per_call, max_rounds=settings.max_rounds,
+        )
+        self.report = RejectionReport()
+        self.usage = clients.usage
+
+    def chunks(self, num_rows: int, chunk_rows: int, callbacks: Sequence[Callback] = ()) -> Iterator[pd.DataFrame]:
+        """Yield validated rows in chunks of at most ``chunk_rows`` until ``num_rows`` have been produced."""
+        for callback in callbacks:  # before any call: the caller may tell the user where real rows go
+            callback("start", {"endpoint": self.clients.generator.describe()})
+        done, chunk_no = 0, 0
         while done < num_rows:
-            wanted = min(chunk_rows, num_rows - done)
-            calls = math.ceil(wanted / model.rows_per_call)
-
-            def examples(round_no: int, chunk_no: int = chunk_no, calls: int = calls) -> list[pd.DataFrame]:
-                rng = np.random.default_rng(derive_seed(base_seed, chunk_no, round_no))
-                return [pool.iloc[rng.choice(len(pool), size=k, replace=False)] for _ in range(calls)]
-
-            request = generator.generate(
-                model.theta_, examples, validator, wanted=wanted, minimum=wanted,
-                seed=derive_seed(base_seed, chunk_no), conditions_text=conditions_text,
-                extra_instruction=instruction, constraints=constraints,
-            )
-            result = asyncio.run(_closing(request, clients if owned else []))
-            total.add(result.report)
-            frame = result.frame(schema)
+            frame = self._chunk(chunk_no, min(chunk_rows, num_rows - done))
             done += len(frame)
             chunk_no += 1
             for callback in callbacks:
-                callback("sample", {"done": done, "total": num_rows, "report": total})
+                callback("sample", {"done": done, "total": num_rows, "report": self.report})
             yield frame
-    finally:
-        model.sample_usage_ = usage
+
+    def _chunk(self, chunk_no: int, wanted: int) -> pd.DataFrame:
+        calls = math.ceil(wanted / self.settings.rows_per_call)
+        pool, k = self.pool, min(self.settings.n_examples, len(self.pool))
+
+        def examples(round_no: int) -> list[pd.DataFrame]:
+            rng = np.random.default_rng(derive_seed(self.seed, chunk_no, round_no))
+            return [pool.iloc[rng.choice(len(pool), size=k, replace=False)] for _ in range(calls)]
+
+        request = self.generator.generate(
+            self.theta, examples, self.validator, wanted=wanted, minimum=wanted,
+            seed=derive_seed(self.seed, chunk_no),
+            conditions_text=self.conditions.describe() if self.conditions else None,
+            extra_instruction=self.instruction,
+            constraints=json_constraints(self.conditions, self.schema) if self.conditions else None,
+        )
+        result = asyncio.run(_closing(request, self.clients))
+        self.report.add(result.report)
+        return result.frame(self.schema)
 
 
-async def _closing(request: Any, clients: list[Any]) -> Any:
+async def _closing(request: Any, clients: Clients) -> Any:
     """Await ``request`` and close the clients' connections before its event loop ends (each chunk runs
     in its own loop; an HTTP connection pool must not outlive the loop it was opened in)."""
     try:
         return await request
     finally:
-        for client in clients:
-            await client.aclose()
+        await clients.aclose()

@@ -102,6 +102,14 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
+def concurrency_problem(value: object) -> str | None:
+    """What is wrong with ``value`` as a ``max_concurrency`` (requests in flight at most), or ``None``.
+    The one rule for it: the clients and ``MallmGan``'s settings both apply it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return f"max_concurrency must be a whole number >= 1, got {value!r}"
+    return None
+
+
 @dataclass
 class BaseClient:
     """Shared implementation of :class:`LLMClient`; subclasses implement :meth:`_send`.
@@ -129,10 +137,11 @@ class BaseClient:
     usage: UsageTracker = field(default_factory=UsageTracker)
 
     def __post_init__(self) -> None:
-        if self.max_concurrency < 1:
+        problem = concurrency_problem(self.max_concurrency)
+        if problem:
             from ..errors import ConfigError
 
-            raise ConfigError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
+            raise ConfigError(problem)
         self._semaphores: dict[int, asyncio.Semaphore] = {}
 
     # -- capabilities -------------------------------------------------------------------------------
@@ -283,8 +292,7 @@ class BaseClient:
                 # a failed call was still sent: it counts as a call (and against the budget)
                 self.usage.record(role, seconds=seconds, retries=attempt, failed=True)
                 if err.transient:
-                    err.message = f"{err.message} (gave up after {attempt + 1} attempts)"
-                    err.args = (err.message,)
+                    err.attempts = attempt + 1
                 raise err
             delay = self.retry.delay(attempt, getattr(err, "retry_after", None))
             log.warning("LLM call failed (%s); retry %d in %.1f s", err.message, attempt + 1, delay)

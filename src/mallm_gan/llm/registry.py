@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..runstate import CACHE as CACHE_FILENAME
 from .base import BaseClient, RetryPolicy
 from .cache import ResponseCache
 from .usage import UsageTracker
@@ -26,7 +27,6 @@ from .usage import UsageTracker
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCAL_SPEC = "local:smollm2-135m"
-CACHE_FILENAME = "llm-cache.sqlite"
 STRUCTURED_MODES = ("json_schema", "json_object", "none")
 CACHE_POLICIES = ("auto", "on", "off")
 
@@ -218,7 +218,7 @@ def _structured_mode(structured: str | None) -> str | None:
 def create_llm(
     spec: str | LLMSpec | None = None,
     *,
-    max_concurrency: int = 16,
+    max_concurrency: int | None = None,
     timeout: float = 120.0,
     max_retries: int = 4,
     retry: RetryPolicy | None = None,
@@ -232,7 +232,8 @@ def create_llm(
 
     Args:
         spec: A spec string or :class:`LLMSpec`; ``None`` resolves through :func:`resolve_spec`.
-        max_concurrency: Requests in flight at most.
+        max_concurrency: Requests in flight at most; ``None`` takes the backend's default (16 for an HTTP
+            endpoint, one per slot for the in-process model).
         timeout: Seconds per request.
         max_retries: Retries of transient failures (ignored when ``retry`` is given).
         retry: A full backoff policy, e.g. ``RetryPolicy(base_delay=0.01)`` in tests.
@@ -250,8 +251,6 @@ def create_llm(
         parsed = spec
     else:
         parsed = parse_spec(resolve_spec(spec)[0])
-    if max_concurrency < 1:
-        raise ConfigError(f"max_concurrency must be >= 1, got {max_concurrency}")
     if not timeout > 0:
         raise ConfigError(f"timeout must be > 0 seconds, got {timeout}")
     if max_retries < 0:
@@ -262,7 +261,6 @@ def create_llm(
     factory = _load_factory(parsed.backend)
     cache = ResponseCache(Path(cache_dir) / CACHE_FILENAME) if cache_dir is not None else None
     options: dict[str, Any] = {
-        "max_concurrency": max_concurrency,
         "timeout": float(timeout),
         "retry": retry if retry is not None else RetryPolicy(max_retries=max_retries),
         "cache": cache,
@@ -270,6 +268,8 @@ def create_llm(
         "usage": usage if usage is not None else UsageTracker(),
         **backend_options,
     }
+    if max_concurrency is not None:  # else the backend's own default (validated by the client)
+        options["max_concurrency"] = max_concurrency
     if mode is not None:
         options["structured"] = mode
     try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..runstate import EVALUATION as EVALUATION_FILE
 from .html import esc, img, num, section, table
 from .plots import dcr_plot
-from .run import EVALUATION_FILE
 
 
 def _efficacy_rows(synthetic: Mapping[str, Any], real: Mapping[str, Any] | None) -> tuple[list[str], list[Any]]:

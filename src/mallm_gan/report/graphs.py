@@ -6,12 +6,14 @@ import base64
 import io
 import math
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..gan.optimizer import HistoryEntry
+from ..theta.edges import Edge
+from ..theta.graphs import graph_edit_distance
 from .html import esc, img, legend, section
 from .plots import BLUE, DPI, FAINT, GREEN, INK, ORANGE, VERMILION, figure, plain
-from .run import Edge, edges_of
 
 
 def layered_positions(
@@ -87,6 +89,16 @@ def dag_plot(
     ax.set_xlim(-half - 0.05, half + 0.05)
     ax.set_ylim(-(rows - 1) - 0.55, 0.55)
     ax.axis("off")
+    boxes = _draw_boxes(ax, pos, target)
+    fig.canvas.draw()  # lays out the label boxes: their sizes route the edges and clip the arrows
+    _draw_edges(ax, pos, boxes, _edge_styles(edges, reference, reference_is_truth))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")  # no tight bbox: the layout (and the arrow clipping) stays as drawn
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _draw_boxes(ax: Any, pos: Mapping[str, tuple[float, float]], target: str | None) -> dict[str, Any]:
+    """One label box per column (the target's in yellow); the text artists by column name."""
     boxes = {}
     for node, (x, y) in pos.items():
         mine = node == target
@@ -106,12 +118,21 @@ def dag_plot(
                 "lw": 1.0,
             },
         )
-    fig.canvas.draw()  # lays out the label boxes: their sizes route the edges and clip the arrows
+    return boxes
+
+
+def _draw_edges(
+    ax: Any,
+    pos: Mapping[str, tuple[float, float]],
+    boxes: Mapping[str, Any],
+    styled: list[tuple[Edge, str, str, bool]],
+) -> None:
+    """The arrows, clipped at the label boxes and bent around the boxes in their way."""
     extents = {}
     for node, text in boxes.items():
         box = text.get_bbox_patch().get_window_extent()
         extents[node] = ((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2, box.width, box.height)
-    for (a, b), colour, style, arrow in _edge_styles(edges, reference, reference_is_truth):
+    for (a, b), colour, style, arrow in styled:
         if a not in pos or b not in pos or a == b:
             continue
         ax.annotate(
@@ -132,9 +153,6 @@ def dag_plot(
                 "connectionstyle": f"arc3,rad={_bend(a, b, extents):.3f}",
             },
         )
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")  # no tight bbox: the layout (and the arrow clipping) stays as drawn
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _edge_styles(
@@ -200,7 +218,7 @@ def _bend(a: str, b: str, extents: Mapping[str, tuple[float, float, float, float
 
 
 def dag_panels(
-    initial: list[Edge], entries: Sequence[Mapping[str, Any]], best: int | None
+    initial: list[Edge], entries: Sequence[HistoryEntry], best: int | None
 ) -> list[tuple[str, list[Edge]]]:
     """(title, edges) of the initial θ, an intermediate θ and the best θ.
 
@@ -210,16 +228,38 @@ def dag_panels(
     panels = [("Initial θ", initial)]
     if best is None:
         return panels
-    best_edges = edges_of(entries[best].get("theta"))
+    best_edges = list(entries[best].theta.dag)
     others = [i for i in range(1, len(entries)) if i != best]
     between = [i for i in others if i < best] or others
     ends = (set(initial), set(best_edges))
-    pool = [i for i in between if set(edges_of(entries[i].get("theta"))) not in ends] or between
+    pool = [i for i in between if set(entries[i].theta.dag) not in ends] or between
     if pool:
         middle = pool[len(pool) // 2]
-        panels.append((f"Intermediate θ (iteration {middle + 1})", edges_of(entries[middle].get("theta"))))
+        panels.append((f"Intermediate θ (iteration {middle + 1})", list(entries[middle].theta.dag)))
     panels.append((f"Best θ (iteration {best + 1})", best_edges))
     return panels
+
+
+def _key_and_note(truth: list[Edge] | None, truth_source: str) -> tuple[str, str]:
+    """The colour legend of the drawings and the note under it."""
+    if truth is None:
+        keys = [
+            (INK, "solid", "edge of the initial θ"),
+            (BLUE, "solid", "added since the initial θ"),
+            (FAINT, "dotted", "initial edge removed"),
+        ]
+        return legend(keys), "No true DAG is known for this data (give one with --true-dag to see distances to it)."
+    keys = [
+        (GREEN, "solid", "edge of the true DAG"),
+        (ORANGE, "dashed", "true edge, reversed"),
+        (VERMILION, "solid", "not in the true DAG"),
+        (FAINT, "dotted", "true edge missing"),
+    ]
+    note = (
+        f"True DAG {esc(truth_source)}. Graph edit distance: edges to add or delete to reach it, a "
+        "reversed edge counting 1 (structural Hamming distance)."
+    )
+    return legend(keys), note
 
 
 def dag_section(
@@ -229,7 +269,6 @@ def dag_section(
     truth: list[Edge] | None,
     truth_source: str,
     target: str | None,
-    distance: Callable[[Sequence[Edge], Sequence[Edge]], int] | None,
 ) -> str:
     """The drawings of ``panels`` (and of the true DAG when known), on shared positions."""
     title = "Causal structure (DAG) of θ"
@@ -247,42 +286,14 @@ def dag_section(
     for name, edges in panels:
         is_truth = name == "True DAG"
         uri = dag_plot(
-            pos,
-            rows,
-            widest,
-            edges,
-            reference=None if is_truth else reference,
-            reference_is_truth=truth is not None,
-            target=target,
+            pos, rows, widest, edges,
+            reference=None if is_truth else reference, reference_is_truth=truth is not None, target=target,
         )
         caption = f"<b>{esc(name)}</b> · {len(edges)} edge{'' if len(edges) == 1 else 's'}"
-        if truth is not None and distance is not None and not is_truth:
-            caption += f" · graph edit distance to the true DAG: <b>{distance(edges, truth)}</b>"
+        if truth is not None and not is_truth:
+            caption += f" · graph edit distance to the true DAG: <b>{graph_edit_distance(edges, truth)}</b>"
         figures.append(f"<figure>{img(uri, name)}<figcaption>{caption}</figcaption></figure>")
-    if truth is not None:
-        keys = legend(
-            [
-                (GREEN, "solid", "edge of the true DAG"),
-                (ORANGE, "dashed", "true edge, reversed"),
-                (VERMILION, "solid", "not in the true DAG"),
-                (FAINT, "dotted", "true edge missing"),
-            ]
-        )
-        note = (
-            f"True DAG {esc(truth_source)}. Graph edit distance: edges to add or delete to reach it, a "
-            "reversed edge counting 1 (structural Hamming distance)."
-        )
-        if distance is None:
-            note += " The distance could not be computed here (mallm_gan.theta.causal is unavailable)."
-    else:
-        keys = legend(
-            [
-                (INK, "solid", "edge of the initial θ"),
-                (BLUE, "solid", "added since the initial θ"),
-                (FAINT, "dotted", "initial edge removed"),
-            ]
-        )
-        note = "No true DAG is known for this data (give one with --true-dag to see distances to it)."
+    keys, note = _key_and_note(truth, truth_source)
     text = (
         "<p>All drawings share one layout: causes above effects, rows following the "
         f"{'true DAG' if truth is not None else 'best θ'}'s causal order, the target column in yellow.</p>"

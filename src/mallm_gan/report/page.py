@@ -12,17 +12,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..runstate import REPORT as REPORT_FILE
 from ..runstate import atomic_write_text
 from . import plots
 from .evaluation import evaluation_section
 from .graphs import dag_panels, dag_section
 from .html import esc
-from .run import RunData, edges_of, load_run
+from .run import RunData, load_run
 from .sections import data_section, header, rows_section, trajectory_section, usage_section
 
 log = logging.getLogger(__name__)
 
-REPORT_FILE = "report.html"
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#222;
@@ -82,26 +82,19 @@ def render_report(run: RunData) -> str:
     """The report of ``run`` as one HTML document."""
     plots.require()
     entries, best = run.entries, run.best_index
-    distance = None
-    if run.true_dag is not None:
-        try:
-            from ..theta.graphs import graph_edit_distance as distance
-        except ImportError:
-            run.notes.append("the graph edit distance is unavailable: mallm_gan.theta.causal could not be imported")
-    initial = edges_of(run.state.get("initial_theta") or (entries[0].get("theta") if entries else None))
+    initial = list(run.initial_theta.dag)
     body = [
         header(run),
         data_section(run),
         usage_section(run.state.get("usage") or {}),
         plots.score_section(entries, best, run.selection),
-        trajectory_section(run, distance),
+        trajectory_section(run),
         dag_section(
             run.names,
             dag_panels(initial, entries, best),
             truth=run.true_dag,
             truth_source=run.true_dag_source,
             target=run.state["schema"].get("target"),
-            distance=distance,
         ),
         rows_section(entries, run.sample_report),
         evaluation_section(run.evaluation),

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from ..gan.optimizer import best_index, score_se
+from ..gan.optimizer import HistoryEntry, best_index, score_se
 from .html import img, section
-from .run import entry_noise, entry_score
+from .run import entry_noise, entry_score, finite
 
 INSTALL_HINT = "pip install 'mallm-gan[report]'"
 
@@ -78,7 +78,7 @@ def _nan(values: Sequence[Any]) -> list[float]:
 
 
 # -- discriminator score -----------------------------------------------------------------------------------
-def best_so_far(entries: Sequence[Mapping[str, Any]], selection: str = "lowest") -> list[float | None]:
+def best_so_far(entries: Sequence[HistoryEntry], selection: str = "lowest") -> list[float | None]:
     """The re-scored accuracy of the loop's best θ after each iteration, by the run's ``selection`` rule.
 
     Entry ``i``'s ``rescored[j]`` is its score after iteration ``i + j``; where that list is short (older
@@ -89,30 +89,29 @@ def best_so_far(entries: Sequence[Mapping[str, Any]], selection: str = "lowest")
     for t in range(len(entries)):
         known: list[tuple[float, float | None, int]] = []
         for i, entry in enumerate(entries[: t + 1]):
-            rescored = entry.get("rescored") if isinstance(entry.get("rescored"), list) else []
-            value = rescored[t - i] if t - i < len(rescored) else None
+            value = finite(entry.rescored[t - i]) if t - i < len(entry.rescored) else None
             if value is None and t == len(entries) - 1:
                 value = entry_score(entry)
             if value is None and i == t:
-                value = entry.get("raw_score")
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                known.append((float(value), *entry_noise(entry)))
+                value = finite(entry.raw_score)
+            if value is not None:
+                known.append((value, *entry_noise(entry)))
         out.append(known[best_index(known, selection)][0] if known else None)
     return out
 
 
-def _score_se(entry: Mapping[str, Any]) -> float:
+def _score_se(entry: HistoryEntry) -> float:
     """Standard error of an entry's score from its synthetic held-out rows (NaN when not recorded)."""
     recall, held_out = entry_noise(entry)
     return float("nan") if recall is None or held_out < 1 else score_se(recall, held_out)
 
 
-def score_plot(entries: Sequence[Mapping[str, Any]], best: int | None, selection: str = "lowest") -> str:
+def score_plot(entries: Sequence[HistoryEntry], best: int | None, selection: str = "lowest") -> str:
     """Raw and final re-scored accuracy per iteration, the running best, 0.5 marked, epochs shaded."""
-    raw = _nan([e.get("raw_score") for e in entries])
+    raw = _nan([finite(e.raw_score) for e in entries])
     final = _nan([entry_score(e) for e in entries])
     running = _nan(best_so_far(entries, selection))
-    epochs = [e.get("epoch") if isinstance(e.get("epoch"), int) else None for e in entries]
+    epochs = [e.epoch for e in entries]
     fig = figure(10.0, 4.0)
     ax = fig.subplots()
     xs = list(range(1, len(entries) + 1))

@@ -1,4 +1,10 @@
-"""Reading a run directory for the report: RunData, load_run, read_edges and the θ / history accessors."""
+"""Reading a run directory for the report: RunData and load_run.
+
+The history and the θs are read through the models that write them (:class:`HistoryEntry`,
+:class:`DataGenerationProcess`), so the report and ``MallmGan`` agree on what a run file means; an entry
+that the model cannot read, or whose fields have the wrong types, is left out with a note instead of
+failing the whole report.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..gan.optimizer import SELECTIONS, best_index
-from ..runstate import CHECKPOINT, MODEL, read_json
-
-EVALUATION_FILE, SAMPLE_REPORT_FILE, DEMO_FILE = (
-    "evaluation.json",
-    "sample_report.json",
-    "demo.json",
-)
-Edge = tuple[str, str]
+from ..errors import ConfigError, MallmGanError
+from ..gan.optimizer import SELECTIONS, HistoryEntry, best_index
+from ..runstate import CHECKPOINT, DEMO, EVALUATION, MODEL, SAMPLE_REPORT, read_json
+from ..theta.edges import Edge, read_edges
+from ..theta.process import DataGenerationProcess
 
 
 @dataclass
@@ -27,7 +28,10 @@ class RunData:
     Attributes:
         run_dir: The run directory.
         source: The file the run was read from (``model.json`` or ``checkpoint.json``).
-        state: Its content (see ``MallmGan._state``).
+        state: Its content (see ``MallmGan._state``); the history and θs are read from it into ``entries``
+            and ``initial_theta``.
+        entries: The finished iterations that could be read, in order.
+        initial_theta: The θ the run started from (the first entry's when not recorded).
         evaluation: ``evaluation.json`` (an ``EvaluationReport.to_dict()``), if present.
         sample_report: ``sample_report.json`` (the final sampling's ``RejectionReport.to_dict()``).
         true_dag: Edges known to be the true causal graph, if given or recorded.
@@ -38,6 +42,8 @@ class RunData:
     run_dir: Path
     source: Path
     state: dict[str, Any]
+    entries: list[HistoryEntry] = field(default_factory=list)
+    initial_theta: DataGenerationProcess = field(default_factory=DataGenerationProcess)
     evaluation: dict[str, Any] | None = None
     sample_report: dict[str, Any] | None = None
     true_dag: list[Edge] | None = None
@@ -51,10 +57,6 @@ class RunData:
     @property
     def names(self) -> list[str]:
         return [str(c.get("name")) for c in self.columns]
-
-    @property
-    def entries(self) -> list[dict[str, Any]]:
-        return [e for e in self.state.get("history") or [] if isinstance(e, dict)]
 
     @property
     def selection(self) -> str:
@@ -73,53 +75,83 @@ class RunData:
         return scored[best_index(triples, self.selection)]
 
 
-def _number(value: Any) -> float | None:
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (not a bool), else None."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     return float(value) if ok else None
 
 
-def entry_score(entry: Mapping[str, Any]) -> float | None:
+def entry_score(entry: HistoryEntry) -> float | None:
     """An entry's final re-scored accuracy (its raw score if it was never re-scored)."""
-    for key in ("score", "raw_score"):
-        value = _number(entry.get(key))
-        if value is not None:
-            return value
-    return None
+    score = finite(entry.score)
+    return score if score is not None else finite(entry.raw_score)
 
 
-def entry_noise(entry: Mapping[str, Any]) -> tuple[float | None, int]:
+def entry_noise(entry: HistoryEntry) -> tuple[float | None, int]:
     """(synthetic recall, synthetic held-out rows) behind an entry's score; (None, 0) where not recorded."""
-    held_out = _number(entry.get("held_out"))
-    return _number(entry.get("recall")), int(held_out) if held_out else 0
+    return finite(entry.recall), entry.held_out
 
 
-def edges_of(theta: Any) -> list[Edge]:
-    """The (parent, child) edges of a θ dict, tolerating a missing or malformed ``dag``."""
-    dag = theta.get("dag") if isinstance(theta, Mapping) else None
-    if not isinstance(dag, list):
-        return []
-    return [(str(e[0]), str(e[1])) for e in dag if isinstance(e, (list, tuple)) and len(e) == 2]
+# field: (types it must have, what it is); the model itself checks the θ
+_ENTRY_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "iteration": ((int,), "an integer"),
+    "epoch": ((int,), "an integer"),
+    "batch": ((int,), "an integer"),
+    "raw_score": ((int, float, type(None)), "a number"),
+    "score": ((int, float, type(None)), "a number"),
+    "rescored": ((list,), "a list"),
+    "report": ((dict,), "an object"),
+    "tokens": ((dict,), "an object"),
+    "calls": ((int,), "an integer"),
+    "seconds": ((int, float), "a number"),
+    "origin": ((str,), "a text"),
+    "held_out": ((int,), "an integer"),
+    "recall": ((int, float, type(None)), "a number"),
+}
 
 
-def read_edges(source: Any) -> list[Edge]:
-    """Edges from a list of ``[parent, child]`` pairs or ``"A -> B"`` strings, or from a JSON file holding
-    one (or an object with a ``true_dag``, ``dag`` or ``edges`` list)."""
-    if isinstance(source, (str, Path)):
-        source = read_json(source, what="true DAG file")
-        if isinstance(source, dict):
-            source = next((source[k] for k in ("true_dag", "dag", "edges") if k in source), None)
-    if not isinstance(source, (list, tuple)):
-        raise ConfigError('a true DAG must be a list of [parent, child] pairs or "A -> B" strings')
-    edges: list[Edge] = []
-    for item in source:
-        if isinstance(item, str) and "->" in item:
-            parent, _, child = item.partition("->")
-            edges.append((parent.strip(), child.strip()))
-        elif isinstance(item, (list, tuple)) and len(item) == 2:
-            edges.append((str(item[0]), str(item[1])))
-        else:
-            raise ConfigError(f'true DAG edge {item!r} is neither a [parent, child] pair nor "A -> B"')
-    return edges
+def read_entry(data: Any) -> HistoryEntry:
+    """One history entry of a run file, read by :meth:`HistoryEntry.from_dict`, the writer's own reader.
+
+    Raises:
+        ConfigError: the entry is not an object, lacks a field, or a field has the wrong type.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"it is not a JSON object but {type(data).__name__}")
+    try:
+        entry = HistoryEntry.from_dict(dict(data))
+    except KeyError as exc:
+        raise ConfigError(f"it has no {exc.args[0]!r}") from exc
+    except (MallmGanError, TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from exc
+    for name, (types, what) in _ENTRY_TYPES.items():
+        value = getattr(entry, name)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise ConfigError(f"its {name!r} is not {what}: {value!r}")
+    entry.rescored = [x if finite(x) is not None else None for x in entry.rescored]
+    return entry
+
+
+def _read_history(state: Mapping[str, Any], notes: list[str]) -> list[HistoryEntry]:
+    history = state.get("history") or []
+    entries = []
+    for i, data in enumerate(history if isinstance(history, list) else []):
+        try:
+            entries.append(read_entry(data))
+        except ConfigError as exc:
+            notes.append(f"history entry {i + 1} could not be read and is left out: {exc.message}")
+    return entries
+
+
+def _read_initial_theta(state: Mapping[str, Any], entries: list[HistoryEntry], notes: list[str]):
+    data = state.get("initial_theta")
+    if data is None:
+        return entries[0].theta if entries else DataGenerationProcess()
+    try:
+        return DataGenerationProcess.from_dict(data)
+    except ConfigError as exc:
+        notes.append(f"the initial θ could not be read and is shown empty: {exc.message}")
+        return DataGenerationProcess()
 
 
 def _optional(path: Path, notes: list[str]) -> dict[str, Any] | None:
@@ -162,19 +194,21 @@ def load_run(run_dir: str | Path, *, true_dag: Any = None) -> RunData:
     if not isinstance(state, dict) or not isinstance(state.get("schema"), dict):
         raise ConfigError(f"{source} is not a mallm-gan run file (it has no schema)")
     run = RunData(path, source, state)
-    run.evaluation = _optional(path / EVALUATION_FILE, run.notes)
-    run.sample_report = _optional(path / SAMPLE_REPORT_FILE, run.notes)
-    demo = _optional(path / DEMO_FILE, run.notes) or {}
+    run.entries = _read_history(state, run.notes)
+    run.initial_theta = _read_initial_theta(state, run.entries, run.notes)
+    run.evaluation = _optional(path / EVALUATION, run.notes)
+    run.sample_report = _optional(path / SAMPLE_REPORT, run.notes)
+    demo = _optional(path / DEMO, run.notes) or {}
     extra = state["schema"].get("extra") or {}
     for value, where in (
         (true_dag, "as given"),
         (extra.get("true_dag"), "as recorded in the schema"),
-        (demo.get("true_dag"), f"as recorded in {DEMO_FILE}"),
+        (demo.get("true_dag"), f"as recorded in {DEMO}"),
     ):
         if value is None:
             continue
         try:
-            edges = read_edges(value)
+            edges = read_edges(value, what="true DAG file")
         except ConfigError as exc:
             if true_dag is not None:
                 raise
@@ -193,14 +227,12 @@ def load_run(run_dir: str | Path, *, true_dag: Any = None) -> RunData:
 
 
 __all__ = [
-    "DEMO_FILE",
-    "EVALUATION_FILE",
-    "SAMPLE_REPORT_FILE",
     "Edge",
     "RunData",
-    "edges_of",
     "entry_noise",
     "entry_score",
+    "finite",
     "load_run",
     "read_edges",
+    "read_entry",
 ]

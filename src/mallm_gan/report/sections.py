@@ -8,9 +8,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..gan.optimizer import HistoryEntry
+from ..theta.edges import Edge
+from ..theta.graphs import graph_edit_distance
 from .html import esc, img, num, section, table
 from .plots import rows_plot
-from .run import Edge, RunData, edges_of, entry_score
+from .run import RunData, entry_score, finite
 
 # models too small to show more than the mechanics of the method
 _TINY = re.compile(r"smollm|tinyllama|gemma-?3-?(?:270m|1b)|\b(?:135|270|360)m\b", re.I)
@@ -27,11 +30,14 @@ _TOC = (
 
 
 def quality_note(llm: str, spec: str = "") -> str | None:
-    """The warning (HTML) shown when the LLM that ran cannot show the method's quality, else None."""
+    """The warning (plain text) when the LLM that ran cannot show the method's quality, else None.
+
+    The one judgement of "too small to show quality": the report and the demo both print it.
+    """
     if "simulated" in f"{llm} {spec}".lower():
         return (
-            "This run used the <b>simulated</b> backend, a statistical stand-in that is <b>not a language "
-            "model</b>: the report shows the mechanics of the loop, not what a language model would write."
+            "This run used the simulated backend, a statistical stand-in that is not a language model: it shows "
+            "the mechanics of the loop, not what a language model would write."
         )
     if _TINY.search(f"{llm} {spec}"):
         return (
@@ -45,7 +51,7 @@ def header(run: RunData) -> str:
     state, params = run.state, run.state.get("params") or {}
     llm, spec = str(state.get("llm") or ""), str(params.get("llm") or "")
     train, entries, best = state.get("train") or [], run.entries, run.best_index
-    notes = [n for n in [quality_note(llm, spec)] if n]
+    notes = [esc(n) for n in [quality_note(llm, spec)] if n]
     if not state.get("complete", True):
         notes.append(
             f"This run is in progress or was interrupted: read from {esc(run.source.name)} after "
@@ -78,7 +84,7 @@ def header(run: RunData) -> str:
             "–" if best is None else f"{num(entry_score(entries[best]))} <small>(iteration {best + 1})</small>",
         ),
         ("LLM calls · tokens", f"{int(total.get('calls') or 0):,} · {tokens:,}"),
-        ("loop time", f"{sum(float(e.get('seconds') or 0) for e in entries):,.0f} s"),
+        ("loop time", f"{sum(e.seconds for e in entries):,.0f} s"),
     ]
     who = [f"<b>LLM that ran:</b> {esc(llm) if llm else 'not recorded'}"]
     if spec and spec.lower() not in llm.lower():
@@ -131,7 +137,7 @@ def _observed(values: list[Any], kind: Any) -> str:
 
 def data_section(run: RunData) -> str:
     train = [r for r in run.state.get("train") or [] if isinstance(r, dict)]
-    schema, theta = run.state["schema"], run.state.get("initial_theta") or {}
+    schema, context = run.state["schema"], run.initial_theta.context
     rows = []
     for column in run.columns:
         name = esc(column.get("name"))
@@ -149,7 +155,6 @@ def data_section(run: RunData) -> str:
                 _observed([r.get(column.get("name")) for r in train], column.get("kind")),
             ]
         )
-    context = theta.get("context") if isinstance(theta, dict) else ""
     return section(
         "data",
         "Data and schema",
@@ -207,24 +212,21 @@ _SELECTION_NOTES = {
 }
 
 
-def trajectory_section(run: RunData, distance: Any) -> str:
+def trajectory_section(run: RunData) -> str:
     entries, best = run.entries, run.best_index
     if not entries:
         return section("trajectory", "θ trajectory", "<p>No iteration has finished yet.</p>")
     head = ["#", "epoch", "origin", "instruction", "edges", "edges added / removed", "raw", "re-scored"]
-    truth = run.true_dag if distance is not None else None
+    truth = run.true_dag
     head += ["GED to true DAG"] if truth is not None else []
     rows, classes = [], []
 
-    def theta_of(value: Any) -> Mapping[str, Any]:
-        return value if isinstance(value, dict) else {}
-
-    previous = theta_of(run.state.get("initial_theta") or entries[0].get("theta"))
+    previous = run.initial_theta
     for i, entry in enumerate(entries):
-        theta = theta_of(entry.get("theta"))
-        edges, before = edges_of(theta), edges_of(previous)
-        text = str(theta.get("instruction") or "")
-        if i and text == str(previous.get("instruction") or ""):
+        theta = entry.theta
+        edges, before = list(theta.dag), list(previous.dag)
+        text = theta.instruction
+        if i and text == previous.instruction:
             instruction = '<span class="muted">unchanged</span>'
         elif len(text) <= _SHORT:
             instruction = esc(text)
@@ -234,15 +236,15 @@ def trajectory_section(run: RunData, distance: Any) -> str:
             )
         row = [
             str(i + 1) + ('<span class="tag">best</span>' if i == best else ""),
-            str(entry["epoch"] + 1) if isinstance(entry.get("epoch"), int) else "–",
-            esc(entry.get("origin") or ""),
+            str(entry.epoch + 1),
+            esc(entry.origin),
             instruction,
             str(len(edges)),
             _edges_cell([e for e in edges if e not in before], [e for e in before if e not in edges]),
-            num(entry.get("raw_score")),
+            num(finite(entry.raw_score)),
             num(entry_score(entry)),
         ]
-        row += [str(distance(edges, truth))] if truth is not None else []
+        row += [str(graph_edit_distance(edges, truth))] if truth is not None else []
         rows.append(row)
         classes.append("best" if i == best else "")
         previous = theta
@@ -271,8 +273,8 @@ def _reasons(report: Mapping[str, Any]) -> Counter[str]:
     return +reasons
 
 
-def rows_section(entries: Sequence[Mapping[str, Any]], sample: Mapping[str, Any] | None) -> str:
-    reports = [e.get("report") if isinstance(e.get("report"), dict) else {} for e in entries]
+def rows_section(entries: Sequence[HistoryEntry], sample: Mapping[str, Any] | None) -> str:
+    reports = [e.report for e in entries]
     if not any(reports):
         body = "<p>No row accounting was recorded.</p>"
     else:

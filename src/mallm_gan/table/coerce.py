@@ -101,6 +101,12 @@ def _numeric_converter(decimals: int, integer: bool) -> Converter:
 
 
 def _category_converter(categories: tuple[Any, ...]) -> Converter:
+    """Reads a value into one of ``categories``.
+
+    Its key (case- and spacing-folded text) differs from :func:`mallm_gan.table.values.canonical` because it
+    reads what a model wrote ("Female " for "female") and returns the schema's own category, where
+    ``canonical`` compares values that are already the data's.
+    """
     numeric = bool(categories) and all(
         isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, bool) for c in categories
     )

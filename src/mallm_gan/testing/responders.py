@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..table import jsontext
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -75,7 +77,6 @@ def constant_responder(answer: str | Reply) -> Responder:
 
 # -- echo rows ---------------------------------------------------------------------------------------------
 _Scalar = (str, int, float, bool, type(None))
-_OPEN_RE = re.compile(r"[\[{]")
 _COUNT_RE = re.compile(
     r"\b(\d{1,4})\s+(?:new\s+|more\s+|synthetic\s+|additional\s+|distinct\s+|different\s+)*"
     r"(?:rows|records|samples|examples|lines|entries)\b",
@@ -92,24 +93,6 @@ def last_user_text(request: dict[str, Any]) -> str:
                 return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
             return str(content or "")
     return ""
-
-
-def _json_values(text: str) -> list[Any]:
-    """Every JSON array or object embedded in ``text``, in order (nested ones only as part of their parent)."""
-    decoder = json.JSONDecoder()
-    values: list[Any] = []
-    pos = 0
-    while True:
-        match = _OPEN_RE.search(text, pos)
-        if match is None:
-            return values
-        try:
-            value, end = decoder.raw_decode(text, match.start())
-        except ValueError:
-            pos = match.start() + 1
-            continue
-        values.append(value)
-        pos = end
 
 
 def _is_flat_dict(value: Any) -> bool:
@@ -230,7 +213,7 @@ class EchoRowsResponder:
     def __call__(self, request: dict[str, Any]) -> str:
         text = last_user_text(request)
         shape = _answer_shape(request)
-        blocks = _row_blocks(_json_values(text))
+        blocks = _row_blocks([found.value for found in jsontext.scan(text, descend=True) if found.ok])
         if not blocks:
             return f"echo: {text}"
         columns, examples = self._pick(blocks, shape.columns)

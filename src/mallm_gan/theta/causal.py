@@ -131,6 +131,32 @@ def _descendants(children: list[set[int]]) -> list[set[int]]:
     return out
 
 
+def _best_move(
+    scorer: _BicScorer, order: list[int], parents: list[set[int]], children: list[set[int]], max_parents: int
+) -> tuple[str, int, int] | None:
+    """The edge addition, deletion or reversal that raises the BIC most and keeps a DAG; None at an optimum."""
+    desc = _descendants(children)
+    best_gain, best_move = _MIN_GAIN, None
+    for u in order:
+        for v in order:
+            if u == v or u in children[v]:
+                continue  # an existing v -> u is scored when the loop reaches (v, u)
+            if v in children[u]:
+                drop_gain = scorer.local(v, parents[v] - {u}) - scorer.local(v, parents[v])
+                if drop_gain > best_gain:
+                    best_gain, best_move = drop_gain, ("delete", u, v)
+                # u -> v -> ... reversed closes a cycle iff another path leads from u to v
+                if len(parents[u]) < max_parents and not any(v in desc[c] for c in children[u] if c != v):
+                    gain = drop_gain + scorer.local(u, parents[u] | {v}) - scorer.local(u, parents[u])
+                    if gain > best_gain:
+                        best_gain, best_move = gain, ("reverse", u, v)
+            elif len(parents[v]) < max_parents and u not in desc[v]:
+                gain = scorer.local(v, parents[v] | {u}) - scorer.local(v, parents[v])
+                if gain > best_gain:
+                    best_gain, best_move = gain, ("add", u, v)
+    return best_move
+
+
 def hill_climb_dag(
     frame: pd.DataFrame,
     schema: TableSchema,
@@ -172,28 +198,10 @@ def hill_climb_dag(
     children: list[set[int]] = [set() for _ in names]
 
     for _ in range(max_iter):
-        desc = _descendants(children)
-        best_gain, best_move = _MIN_GAIN, None
-        for u in order:
-            for v in order:
-                if u == v or u in children[v]:
-                    continue  # an existing v -> u is scored when the loop reaches (v, u)
-                if v in children[u]:
-                    drop_gain = scorer.local(v, parents[v] - {u}) - scorer.local(v, parents[v])
-                    if drop_gain > best_gain:
-                        best_gain, best_move = drop_gain, ("delete", u, v)
-                    # u -> v -> ... reversed closes a cycle iff another path leads from u to v
-                    if len(parents[u]) < max_parents and not any(v in desc[c] for c in children[u] if c != v):
-                        gain = drop_gain + scorer.local(u, parents[u] | {v}) - scorer.local(u, parents[u])
-                        if gain > best_gain:
-                            best_gain, best_move = gain, ("reverse", u, v)
-                elif len(parents[v]) < max_parents and u not in desc[v]:
-                    gain = scorer.local(v, parents[v] | {u}) - scorer.local(v, parents[v])
-                    if gain > best_gain:
-                        best_gain, best_move = gain, ("add", u, v)
-        if best_move is None:
+        move = _best_move(scorer, order, parents, children, max_parents)
+        if move is None:
             break
-        kind, u, v = best_move
+        kind, u, v = move
         if kind in ("delete", "reverse"):
             parents[v].discard(u)
             children[u].discard(v)
@@ -294,48 +302,10 @@ def validate_dag(edges: Iterable[Any], columns: Sequence[str]) -> DagCheck:
     return DagCheck(edges=tuple(kept), dropped=dropped)
 
 
-# -- initial structure ------------------------------------------------------------------------------
-def initial_dag(
-    spec: str | Iterable[Any] | None,
-    frame: pd.DataFrame,
-    schema: TableSchema,
-    *,
-    random_state: int | None = None,
-    **search: Any,
-) -> DagCheck:
-    """The causal structure a run starts from.
-
-    Args:
-        spec: ``"hill_climb"`` (alias ``"bic"``) to search ``frame``; ``"none"`` or ``None`` for no edges;
-            or the user's own edges (pairs or ``"A -> B"`` strings), validated against the schema.
-        frame, schema: The real rows and their schema.
-        random_state: Passed to :func:`hill_climb_dag`.
-        **search: Further :func:`hill_climb_dag` options (``max_parents``, ``bins``, ``max_iter``).
-
-    Returns:
-        The validated edges with anything dropped from a user-given list and why.
-    """
-    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("none", "empty", "")):
-        return DagCheck(edges=())
-    if isinstance(spec, str):
-        if spec.strip().lower() in ("hill_climb", "hill-climb", "hc", "bic"):
-            return DagCheck(edges=hill_climb_dag(frame, schema, random_state=random_state, **search))
-        raise ConfigError(f"unknown DAG option {spec!r}; use 'hill_climb', 'none' or a list of edges")
-    pairs: list[Any] = []
-    for item in spec:
-        if isinstance(item, str) and "->" in item:
-            left, _, right = item.partition("->")
-            pairs.append((left.strip(), right.strip()))
-        else:
-            pairs.append(item)
-    return validate_dag(pairs, schema.names)
-
-
 __all__ = [
     "DagCheck",
     "bic_score",
     "discretise",
     "hill_climb_dag",
-    "initial_dag",
     "validate_dag",
 ]

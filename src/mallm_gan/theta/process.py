@@ -14,8 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..table.schema import TableSchema
-
-Edge = tuple[str, str]
+from .edges import Edge, as_edge
 
 DEFAULT_INSTRUCTION = (
     "Write new rows that could have been drawn from the same population as the real examples. "
@@ -42,18 +41,6 @@ def _section(tag: str, body: str) -> str:
     return f"<{tag}>\n{body.strip()}\n</{tag}>"
 
 
-def _as_edge(item: Any) -> Edge:
-    """One edge from a (parent, child) pair or an ``"A -> B"`` string."""
-    if isinstance(item, str):
-        parts = item.split("->")
-        if len(parts) == 2 and parts[0].strip() and parts[1].strip():
-            return parts[0].strip(), parts[1].strip()
-        raise ConfigError(f'edge {item!r} is not of the form "parent -> child"')
-    if isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(n, str) for n in item):
-        return str(item[0]), str(item[1])
-    raise ConfigError(f"edge {item!r} must be a [parent, child] pair of column names")
-
-
 @dataclass(frozen=True)
 class DataGenerationProcess:
     """θ: context, causal structure and task instruction (the schema is passed to :meth:`render`).
@@ -78,7 +65,7 @@ class DataGenerationProcess:
         if isinstance(self.dag, (str, bytes)) or not isinstance(self.dag, Iterable):
             raise ConfigError("θ dag must be a list of [parent, child] pairs")
         # frozen: normalise lists from JSON into the hashable tuple form once, here
-        object.__setattr__(self, "dag", tuple(_as_edge(e) for e in self.dag))
+        object.__setattr__(self, "dag", tuple(as_edge(e) for e in self.dag))
 
     # -- text ---------------------------------------------------------------------------------------
     def edges_text(self) -> str:
