@@ -56,13 +56,14 @@ def setup() -> tuple[Any, Any, pd.DataFrame]:
 
 async def run_mode(client: Any, schema: Any, theta: Any, train: pd.DataFrame, *, narrow: bool, calls: int,
                    rows_per_call: int, n_examples: int, seed: int, temperature: float) -> dict[str, Any]:
+    from mallm_gan.gan.answer_schema import rows_json_schema
     from mallm_gan.gan.parsing import parse_rows
-    from mallm_gan.gan.prompts import generator_messages, rows_json_schema
+    from mallm_gan.gan.prompts import generator_messages
     from mallm_gan.gan.row_rules import narrow_to_combinations
     from mallm_gan.gan.validation import RejectionReport, RowValidator
 
     validator = RowValidator(schema, train)
-    plain = rows_json_schema(schema, rows_per_call)
+    plain = rows_json_schema(schema, rows_per_call, dialect=client.schema_dialect)
     json_schema = narrow_to_combinations(plain, schema) if narrow else plain
     rng = np.random.default_rng(seed)
     requests = []
@@ -86,14 +87,18 @@ async def run_mode(client: Any, schema: Any, theta: Any, train: pd.DataFrame, *,
 async def probe(client: Any, schema: Any, theta: Any, train: pd.DataFrame, *, rows: int, seed: int) -> tuple[int, int]:
     """Is the ``anyOf`` followed? One request whose branches are all forced to (male, pregnant), a combination
     the model does not write on its own (and the rule forbids): rows written, rows that follow it."""
+    from mallm_gan.gan.answer_schema import rows_json_schema
     from mallm_gan.gan.parsing import parse_rows
-    from mallm_gan.gan.prompts import generator_messages, rows_json_schema
+    from mallm_gan.gan.prompts import generator_messages
     from mallm_gan.gan.row_rules import narrow_to_combinations
 
-    json_schema = narrow_to_combinations(rows_json_schema(schema, rows), schema)
+    json_schema = narrow_to_combinations(rows_json_schema(schema, rows, dialect=client.schema_dialect), schema)
     sex, pregnant = schema.names.index("sex"), schema.names.index("pregnant")
     for branch in json_schema["properties"]["rows"]["items"]["anyOf"]:
-        branch["prefixItems"][sex], branch["prefixItems"][pregnant] = {"enum": ["male"]}, {"enum": ["yes"]}
+        if "prefixItems" in branch:  # tuples (the in-process engine)
+            branch["prefixItems"][sex], branch["prefixItems"][pregnant] = {"enum": ["male"]}, {"enum": ["yes"]}
+        else:  # keyed objects (an HTTP endpoint)
+            branch["properties"] = {**branch["properties"], "sex": {"enum": ["male"]}, "pregnant": {"enum": ["yes"]}}
     messages = generator_messages(theta, schema, train.head(3), n_rows=rows)
     completion = await client.complete(messages, role="generator", temperature=0.5, max_tokens=600,
                                        json_schema=json_schema, seed=seed)

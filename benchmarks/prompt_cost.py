@@ -138,8 +138,9 @@ class Cost:
 
 def measure(name: str, n: int, args: argparse.Namespace, tokenizer: Tokenizer | None) -> Cost:
     from mallm_gan.benchmark.datasets import dataset_info, load_paper_split
+    from mallm_gan.gan.answer_schema import rows_json_schema
     from mallm_gan.gan.parsing import parse_rows
-    from mallm_gan.gan.prompts import example_rows, generator_messages, rows_json_schema
+    from mallm_gan.gan.prompts import example_rows, generator_messages
     from mallm_gan.gan.validation import RowValidator
     from mallm_gan.llm.base import BaseClient
     from mallm_gan.table.coerce import normalise_frame
@@ -160,7 +161,7 @@ def measure(name: str, n: int, args: argparse.Namespace, tokenizer: Tokenizer | 
     client = BaseClient(model="benchmark")  # only to build the request dict exactly as the client sends it
     order = np.random.default_rng(args.seed).permutation(len(train))
     k, m = args.n_examples, args.rows_per_call
-    answer_schema = rows_json_schema(schema, m)
+    answer_schema = rows_json_schema(schema, m, dialect="positional")  # what the figures were measured with
     cost = Cost()
 
     def count(text: str) -> int | None:

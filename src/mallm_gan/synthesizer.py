@@ -317,7 +317,7 @@ class MallmGan:
         settings = self._settings()
         self._sample_calls = getattr(self, "_sample_calls", 0) + 1
         seed = stream_seed(self.seed_, Stream.SAMPLE, self._sample_calls)
-        clients = open_clients(settings, self.run_dir_)
+        clients = open_clients(settings, self.run_dir_, adopt=self.usage_)
         sampler = Sampler(settings, self.schema_, self.train_, self.theta_, clients, conditions=conds,
                           instruction=instruction, seed=seed)
         self.sample_report_, self.sample_usage_ = sampler.report, sampler.usage

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from mallm_gan import MallmGan
 from mallm_gan.cli.app import exit_code
 from mallm_gan.errors import GenerationError
+from mallm_gan.gan.answer_schema import column_schemas
 from mallm_gan.gan.validation import RowValidator
 from mallm_gan.runstate import to_records
 from mallm_gan.table.coerce import normalise_frame
@@ -39,8 +40,7 @@ def _is_generator(body: dict[str, Any]) -> bool:
 
 
 def _columns(body: dict[str, Any]) -> list[str]:
-    slots = body["response_format"]["json_schema"]["schema"]["properties"]["rows"]["items"]["prefixItems"]
-    return [s["title"] for s in slots]
+    return list(column_schemas(body["response_format"]["json_schema"]["schema"]))
 
 
 def _examples(body: dict[str, Any]) -> list[list[Any]]:
@@ -69,7 +69,8 @@ class Spoiler:
             if self.generator_calls % self.every:
                 return answer
             self.spoiled += 1
-        return self.transform(json.loads(answer)["rows"], _columns(body), body)
+        rows = [list(r.values()) if isinstance(r, dict) else r for r in json.loads(answer)["rows"]]
+        return self.transform(rows, _columns(body), body)
 
 
 def _train(shared_data: Path) -> pd.DataFrame:

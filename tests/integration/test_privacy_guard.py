@@ -20,6 +20,7 @@ from mallm_gan import MallmGan
 from mallm_gan.cli import _load_commands, app
 from mallm_gan.cli.app import console, exit_code
 from mallm_gan.errors import ConfigError, GenerationError
+from mallm_gan.gan.answer_schema import column_schemas
 from mallm_gan.llm.openai_compat import OpenAICompatClient
 from mallm_gan.table.coerce import normalise_frame
 from mallm_gan.testing.simulated import SimulatedResponder
@@ -108,9 +109,8 @@ class Copier:
         answer = self.sim(body)
         if not _is_generator(body) or not self.active:
             return answer
-        slots = body["response_format"]["json_schema"]["schema"]["properties"]["rows"]["items"]["prefixItems"]
-        columns = [s["title"] for s in slots]
-        rows = json.loads(answer)["rows"]
+        columns = list(column_schemas(body["response_format"]["json_schema"]["schema"]))
+        rows = [list(r.values()) if isinstance(r, dict) else r for r in json.loads(answer)["rows"]]
         with self._lock:
             self.answers += 1
             count = len(rows) if self.answers <= self.first else min(self.per_answer, len(rows))

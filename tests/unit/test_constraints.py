@@ -6,9 +6,11 @@ import pandas as pd
 import pytest
 
 from mallm_gan.errors import ConfigError, SchemaError
-from mallm_gan.gan.prompts import generator_messages, rows_json_schema
+from mallm_gan.gan.answer_schema import column_schemas, rows_json_schema
+from mallm_gan.gan.prompts import generator_messages
 from mallm_gan.gan.row_rules import narrow_to_combinations
 from mallm_gan.gan.validation import RowValidator
+from mallm_gan.llm.dialects import dialect_violations
 from mallm_gan.table.conditions import Conditions
 from mallm_gan.table.constraint_parser import parse_rule
 from mallm_gan.table.constraints import ConstraintSet, bind, prepare_constraints
@@ -239,7 +241,7 @@ def test_rules_are_in_the_schema_section_of_theta(schema, frame):
 
 def test_allowed_combinations_narrow_the_rows_schema(schema, frame):
     prepared = prepare_constraints(schema, ["(sex, pregnant) in training", "age >= 18"], frame)
-    plain = rows_json_schema(prepared, 2)
+    plain = rows_json_schema(prepared, 2, dialect="positional")
     narrowed = narrow_to_combinations(plain, prepared)
     row = narrowed["properties"]["rows"]["items"]
     assert row["prefixItems"] == plain["properties"]["rows"]["items"]["prefixItems"]  # the union stays
@@ -249,7 +251,27 @@ def test_allowed_combinations_narrow_the_rows_schema(schema, frame):
     # each branch is a whole row: the other slots as they were, so no engine depends on merging siblings
     assert all(b["prefixItems"][0] == row["prefixItems"][0] for b in row["anyOf"])
     # a condition on sex keeps only its branches
-    male = rows_json_schema(prepared, 2, {"sex": {"enum": ["male"]}})
+    male = rows_json_schema(prepared, 2, {"sex": {"enum": ["male"]}}, dialect="positional")
     assert [b["prefixItems"][pregnant]["enum"] for b in
             narrow_to_combinations(male, prepared)["properties"]["rows"]["items"]["anyOf"]] == [["no"]]
     assert narrow_to_combinations(plain, schema) == plain  # no rule, nothing changes
+    assert dialect_violations(narrowed, "positional") == {}
+
+
+def test_allowed_combinations_narrow_the_portable_rows_schema(schema, frame):
+    """Keyed rows (every HTTP endpoint): each branch a complete strict object, inside every provider's subset."""
+    prepared = prepare_constraints(schema, ["(sex, pregnant) in training"], frame)
+    plain = rows_json_schema(prepared, 2)
+    narrowed = narrow_to_combinations(plain, prepared)
+    row = narrowed["properties"]["rows"]["items"]
+    assert column_schemas(narrowed) == column_schemas(plain)  # readers of the columns find them as before
+    branches = {(b["properties"]["sex"]["enum"][0], tuple(b["properties"]["pregnant"]["enum"])) for b in row["anyOf"]}
+    assert branches == {("female", ("yes", "no")), ("male", ("no",))}
+    for branch in row["anyOf"]:
+        assert branch["required"] == prepared.names and branch["additionalProperties"] is False
+        assert branch["properties"]["age"] == row["properties"]["age"]
+    assert dialect_violations(narrowed, "portable") == {}
+    male = rows_json_schema(prepared, 2, {"sex": {"enum": ["male"]}})
+    assert [b["properties"]["pregnant"]["enum"] for b in
+            narrow_to_combinations(male, prepared)["properties"]["rows"]["items"]["anyOf"]] == [["no"]]
+    assert narrow_to_combinations(plain, schema) == plain

@@ -12,17 +12,17 @@ import pandas as pd
 import pytest
 
 from mallm_gan.errors import ConfigError, ParseError
+from mallm_gan.gan.answer_schema import column_schemas, optimizer_json_schema, rows_json_schema
 from mallm_gan.gan.optimizer_reply import parse_optimizer_reply
 from mallm_gan.gan.prompts import (
     estimate_tokens,
     example_rows,
     examples_payload,
     generator_messages,
-    optimizer_json_schema,
     optimizer_messages,
     prompt_size,
-    rows_json_schema,
 )
+from mallm_gan.table.conditions import Condition, Conditions
 from mallm_gan.table.schema import TableSchema, round_to
 from mallm_gan.theta.process import DataGenerationProcess
 
@@ -210,72 +210,98 @@ def test_generator_messages_conditions_and_extra(mixed, theta):
 
 
 # -- rows JSON schema ---------------------------------------------------------------------------------
-def test_rows_json_schema_shape(mixed):
+DIALECTS = pytest.mark.parametrize("dialect", ["portable", "positional"])
+
+
+def answer(rows: list[list[Any]], names: list[str], dialect: str) -> dict[str, Any]:
+    """Positional rows in the form ``dialect`` asks for."""
+    if dialect == "positional":
+        return {"rows": rows}
+    return {"rows": [dict(zip(names, row, strict=False)) for row in rows]}
+
+
+def slots(js: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(column_schemas(js).values())
+
+
+@DIALECTS
+def test_rows_json_schema_shape(mixed, dialect):
     schema = TableSchema.from_dataframe(mixed)
-    js = rows_json_schema(schema, 3)
+    js = rows_json_schema(schema, 3, dialect=dialect)
     assert js["title"] == "rows"
     rows = js["properties"]["rows"]
     assert rows["minItems"] == rows["maxItems"] == 3
-    slots = rows["items"]["prefixItems"]
-    assert rows["items"]["items"] is False
-    assert [s["title"] for s in slots] == list(mixed.columns)
-    age, sex, bmi, flag, code, day = slots
+    assert list(column_schemas(js)) == list(mixed.columns)
+    if dialect == "positional":
+        assert rows["items"]["items"] is False
+    else:  # objects: every column required, in column order, nothing else
+        assert rows["items"]["required"] == list(mixed.columns) and rows["items"]["additionalProperties"] is False
+    age, sex, bmi, flag, code, day = slots(js)
     assert age["type"] == ["integer", "null"] and (age["minimum"], age["maximum"]) == (23, 45)
     assert sex["enum"] == ["female", "male", None]
-    assert bmi["type"] == "number" and bmi["multipleOf"] == pytest.approx(10 ** -schema["bmi"].decimals)
-    assert (bmi["minimum"], bmi["maximum"]) == (schema["bmi"].min, schema["bmi"].max)
+    assert bmi["type"] == "number" and (bmi["minimum"], bmi["maximum"]) == (schema["bmi"].min, schema["bmi"].max)
+    if dialect == "positional":
+        assert bmi["multipleOf"] == pytest.approx(10 ** -schema["bmi"].decimals)
+    else:
+        assert "multipleOf" not in bmi  # outside the llama.cpp, Ollama and vLLM subsets
     assert flag["type"] == "boolean"
     assert code["enum"] == [0, 1] and all(type(v) is int for v in code["enum"])
-    assert day["type"] == "string" and re.search(day["pattern"], "2021-05-06")
+    assert day["type"] == "string" and re.search(day["pattern"], "2021-05-06") and "\\d" not in day["pattern"]
     json.dumps(js)  # JSON-ready
 
 
-def test_real_rows_validate_and_bad_rows_do_not(mixed):
+@DIALECTS
+def test_real_rows_validate_and_bad_rows_do_not(mixed, dialect):
     schema = TableSchema.from_dataframe(mixed)
-    js = rows_json_schema(schema, 4)
-    answer = {"rows": example_rows(mixed, schema)}
-    assert check(js, answer) == []
-    for i, bad in [
-        (0, 12),  # below minimum
-        (1, "other"),  # not a category
-        (2, 22.51234),  # more decimals than the column has
-        (3, "yes"),  # not a boolean
-        (4, 2),  # not a category
-        (5, "May 6"),  # not a date
-    ]:
-        rows = [list(r) for r in answer["rows"]]
+    names = list(mixed.columns)
+    js = rows_json_schema(schema, 4, dialect=dialect)
+    real = example_rows(mixed, schema)
+    assert check(js, answer(real, names, dialect)) == []
+    bad_values = [(0, 12), (1, "other"), (3, "yes"), (4, 2), (5, "May 6")]  # bound, category, bool, category, date
+    if dialect == "positional":
+        bad_values.append((2, 22.51234))  # more decimals than the column has (the step is positional only)
+    for i, bad in bad_values:
+        rows = [list(r) for r in real]
         rows[0][i] = bad
-        assert check(js, {"rows": rows}), (i, bad)
-    assert check(js, {"rows": answer["rows"][:3]})  # too few rows
-    assert check(js, {"rows": [[*r, 1] for r in answer["rows"]]})  # extra value
-    assert check(js, {"rows": answer["rows"], "note": "x"})  # extra key
+        assert check(js, answer(rows, names, dialect)), (i, bad)
+    assert check(js, answer(real[:3], names, dialect))  # too few rows
+    extra = answer([[*r, 1] for r in real], [*names, "extra"], dialect)
+    assert check(js, extra)  # extra value / extra key in a row
+    assert check(js, {**answer(real, names, dialect), "note": "x"})  # extra key
+    if dialect == "portable":
+        assert check(js, answer([r[:-1] for r in real], names, dialect))  # a missing column
 
 
 def test_rows_json_schema_on_real_data(read_shared):
     frame = read_shared("adult/splits/n50/train.csv")
     schema = TableSchema.from_dataframe(frame, target="Income")
-    js = rows_json_schema(schema, 50)
-    assert check(js, {"rows": example_rows(frame, schema)}) == []
+    for dialect in ("portable", "positional"):
+        js = rows_json_schema(schema, 50, dialect=dialect)
+        assert check(js, answer(example_rows(frame, schema), schema.names, dialect)) == []
 
 
-def test_rows_json_schema_conditions(mixed):
+@DIALECTS
+def test_rows_json_schema_conditions(mixed, dialect):
     schema = TableSchema.from_dataframe(mixed)
     js = rows_json_schema(
-        schema, 2, {"sex": {"enum": ["male"]}, "age": {"minimum": 30.5}, "bmi": {"maximum": 30}, "code": {"enum": [1]}}
+        schema, 2, {"sex": {"enum": ["male"]}, "age": {"minimum": 30.5}, "bmi": {"maximum": 30}, "code": {"enum": [1]}},
+        dialect=dialect,
     )
-    age, sex, bmi, _, code, _ = js["properties"]["rows"]["items"]["prefixItems"]
+    age, sex, bmi, _, code, _ = slots(js)
     assert sex["enum"] == ["male"]
     assert age["type"] == "integer" and (age["minimum"], age["maximum"]) == (31, 45)  # no null: conditioned
     assert bmi["maximum"] == 30 and bmi["minimum"] == schema["bmi"].min
     assert code["enum"] == [1]
-    exclusive = rows_json_schema(
-        schema, 1, {"age": {"exclusiveMinimum": 30, "exclusiveMaximum": 40}, "bmi": {"exclusiveMinimum": 25}}
-    )["properties"]["rows"]["items"]["prefixItems"]
+    exclusive = slots(rows_json_schema(
+        schema, 1, {"age": {"exclusiveMinimum": 30, "exclusiveMaximum": 40}, "bmi": {"exclusiveMinimum": 25}},
+        dialect=dialect,
+    ))
     assert (exclusive[0]["minimum"], exclusive[0]["maximum"]) == (31, 39)
+    assert "exclusiveMinimum" not in exclusive[0]
     step = 10.0 ** -schema["bmi"].decimals
     assert exclusive[2]["minimum"] == pytest.approx(25 + step) and exclusive[2]["minimum"] > 25
-    both = rows_json_schema(schema, 1, {"age": {"enum": [23, 34, 45], "minimum": 30}})
-    assert both["properties"]["rows"]["items"]["prefixItems"][0] == {"title": "age", "enum": [34, 45]}
+    both = slots(rows_json_schema(schema, 1, {"age": {"enum": [23, 34, 45], "minimum": 30}}, dialect=dialect))
+    assert both[0] == ({"title": "age"} if dialect == "positional" else {}) | {"enum": [34, 45]}
     with pytest.raises(ConfigError, match="age"):
         rows_json_schema(schema, 1, {"age": {"enum": [23], "minimum": 30}})
     with pytest.raises(ConfigError, match="height"):
@@ -290,6 +316,29 @@ def test_rows_json_schema_conditions(mixed):
         rows_json_schema(schema, 2, {"age": {"min": 1}})
     with pytest.raises(ConfigError):
         rows_json_schema(schema, 0)
+    with pytest.raises(ConfigError, match="dialect"):
+        rows_json_schema(schema, 2, dialect="tuples")
+
+
+def test_sampling_conditions_narrow_the_schema_in_one_place(mixed):
+    """Conditions as sampling parses them: strict bounds, several conditions on one column, and what a schema
+    cannot say (!=, a date range) left to the check after parsing."""
+    schema = TableSchema.from_dataframe(mixed)
+    conditions = Conditions.from_items(
+        [
+            ("age", Condition.between(30, None, low_inclusive=False)),
+            ("age", Condition.between(None, 40, high_inclusive=False)),
+            ("sex", Condition.not_equal("male")),
+            ("code", Condition.one_of([1])),
+            ("day", Condition.between("2021-02-01", None)),
+        ],
+        schema,
+    )
+    age, sex, _, _, code, day = slots(rows_json_schema(schema, 2, conditions))
+    assert (age["minimum"], age["maximum"]) == (31, 39)
+    assert sex["enum"] == ["female", "male", None]  # != is not expressible: the column is unchanged
+    assert code["enum"] == [1]
+    assert day["type"] == "string" and "minimum" not in day
 
 
 def test_dates_are_written_in_iso_form():
@@ -297,9 +346,10 @@ def test_dates_are_written_in_iso_form():
     schema = TableSchema.from_dataframe(frame)
     rows = json.loads(examples_payload(frame, schema))["rows"]
     assert rows == [["2021-01-03", "2021-01-03T10:30:00"], ["2021-02-14", "2021-02-14T08:00:00"]]
-    slots = rows_json_schema(schema, 2)["properties"]["rows"]["items"]["prefixItems"]
-    assert check(rows_json_schema(schema, 2), {"rows": rows}) == []
-    assert not re.search(slots[0]["pattern"], "2021-01-03T10:30:00")
+    for dialect in ("portable", "positional"):
+        js = rows_json_schema(schema, 2, dialect=dialect)
+        assert check(js, answer(rows, schema.names, dialect)) == []
+        assert not re.search(slots(js)[0]["pattern"], "2021-01-03T10:30:00")
 
 
 # -- optimizer ----------------------------------------------------------------------------------------
@@ -332,8 +382,7 @@ def test_optimizer_json_schema():
     js = optimizer_json_schema(columns)
     assert js["title"] == "theta"
     pair = js["properties"]["dag"]["items"]
-    assert pair["prefixItems"] == [{"enum": columns}, {"enum": columns}]
-    assert js["properties"]["instruction"]["maxLength"] >= 400
+    assert pair["items"] == {"enum": columns} and pair["minItems"] == pair["maxItems"] == 2
     assert check(js, {"dag": [["age", "bmi"], ["sex", "bmi"]], "instruction": "ok"}) == []
     assert check(js, {"dag": [["age", "height"]], "instruction": "ok"})
     assert check(js, {"dag": [["age", "bmi", "sex"]], "instruction": "ok"})

@@ -7,7 +7,8 @@ import importlib
 from .app import app
 
 # Each command lives in its own module and registers itself on ``app`` when imported.
-_COMMAND_MODULES = ("cmd_fit", "cmd_models", "cmd_fake", "cmd_evaluate", "cmd_benchmark", "cmd_demo", "cmd_report")
+_COMMAND_MODULES = ("cmd_fit", "cmd_models", "cmd_fake", "cmd_evaluate", "cmd_benchmark", "cmd_demo", "cmd_report",
+                    "cmd_check")
 
 
 def _load_commands() -> None:

@@ -36,8 +36,11 @@ class Clients:
                 await client.aclose()
 
 
-def open_clients(settings: Settings, cache_dir: Path | None) -> Clients:
+def open_clients(settings: Settings, cache_dir: Path | None, *, adopt: UsageTracker | None = None) -> Clients:
     """The clients ``settings.llm`` and ``settings.optimizer_llm`` name (specs or client objects).
+
+    Args:
+        adopt: A fitted run's tracker: the structured-output modes its endpoints took are used from the start.
 
     Raises:
         ConfigError: a malformed spec, or ``local_only`` and an endpoint off this machine.
@@ -45,6 +48,7 @@ def open_clients(settings: Settings, cache_dir: Path | None) -> Clients:
     from ..llm.registry import create_llm, resolve_spec
 
     usage = UsageTracker(max_calls=settings.max_calls, max_tokens=settings.max_tokens)
+    usage.adopt_structured(adopt)
 
     def build(spec: Any) -> LLMClient:
         if spec is not None and not isinstance(spec, str):

@@ -22,8 +22,9 @@ from ..errors import BudgetExceededError, GenerationError, LLMError, MallmGanErr
 from ..llm.base import LLMClient
 from ..table.schema import TableSchema
 from ..theta.process import DataGenerationProcess
+from .answer_schema import rows_json_schema
 from .parsing import parse_rows
-from .prompts import generator_messages, rows_json_schema
+from .prompts import generator_messages
 from .row_rules import narrow_to_combinations
 from .seeds import derive_seed
 from .validation import RejectionReport, RowValidator
@@ -93,7 +94,12 @@ class Generator:
         if self.max_tokens is not None:
             return self.max_tokens
         records = examples.astype(object).where(examples.notna(), None).to_dict("records")
-        longest = max((len(json.dumps(list(r.values()), default=str)) for r in records), default=80)
+        if self.client.schema_dialect == "portable":
+            # rows written as objects repeat every key, and servers that allow free whitespace indent each
+            # one: measured on llama.cpp's server, 59 tokens a row where tuples take 30 (benchmarks/dialects.py)
+            longest = max((len(json.dumps(r, default=str)) + 8 * len(r) for r in records), default=160)
+        else:
+            longest = max((len(json.dumps(list(r.values()), default=str)) for r in records), default=80)
         # ~3 characters a token for compact JSON, plus slack for models that add spaces
         return int(64 + n_rows * (longest / 3 + 8) * 1.6)
 
@@ -118,7 +124,9 @@ class Generator:
             role="generator",
             temperature=self.temperature,
             max_tokens=self._max_tokens(examples, n_rows),
-            json_schema=narrow_to_combinations(rows_json_schema(self.schema, n_rows, constraints), self.schema),
+            json_schema=narrow_to_combinations(
+                rows_json_schema(self.schema, n_rows, constraints, dialect=self.client.schema_dialect), self.schema,
+            ),
             seed=seed,
         )
         rows: list[dict[str, Any]] = []
@@ -212,9 +220,13 @@ class Generator:
         self._seen += result.report.generated
         self._accepted += result.report.accepted
         if len(result.rows) < minimum:
+            # answers that were never rows: an endpoint that takes the schema but does not follow it
+            unreadable = result.report.generated == 0 and result.calls > result.failed_calls
+            hint = (f"; no answer of {self.client.endpoint} held rows: check the endpoint with `mallm-gan check "
+                    "--llm SPEC`, or set MALLM_STRUCTURED=none to ask in the prompt only") if unreadable else ""
             raise GenerationError(
                 f"only {len(result.rows)} valid rows of the {minimum} needed after {result.calls} calls "
-                f"({result.failed_calls} failed): {result.report.summary()}",
+                f"({result.failed_calls} failed): {result.report.summary()}{hint}",
                 accepted=len(result.rows), needed=minimum, calls=result.calls,
                 failed_calls=result.failed_calls, counts=result.report.to_dict(),
             )

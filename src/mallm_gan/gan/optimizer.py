@@ -13,9 +13,10 @@ from ..settings import SELECTIONS
 from ..table.schema import TableSchema
 from ..theta.causal import validate_dag
 from ..theta.process import DataGenerationProcess
+from .answer_schema import optimizer_json_schema
 from .discriminator import Discriminator, Update
 from .optimizer_reply import parse_optimizer_reply
-from .prompts import optimizer_json_schema, optimizer_messages
+from .prompts import optimizer_messages
 
 log = logging.getLogger(__name__)
 

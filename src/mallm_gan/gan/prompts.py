@@ -152,143 +152,6 @@ def generator_messages(
     ]
 
 
-def _date_only(column: Column) -> bool:
-    bounds = [b for b in (column.min, column.max) if b]
-    return all(str(b).endswith("T00:00:00") or "T" not in str(b) for b in bounds)
-
-
-def _column_schema(column: Column) -> dict[str, Any]:
-    out: dict[str, Any] = {"title": column.name}
-    if column.kind == "categorical":
-        out["enum"] = list(column.categories or ())
-    elif column.kind == "numerical":
-        integer = column.is_integer
-        out["type"] = "integer" if integer else "number"
-        if column.min is not None:
-            out["minimum"] = int(column.min) if integer else float(column.min)
-        if column.max is not None:
-            out["maximum"] = int(column.max) if integer else float(column.max)
-        if not integer:
-            # bounds and a step keep small models from writing digits until max_tokens
-            out["multipleOf"] = 10.0**-column.decimals
-    elif column.kind == "boolean":
-        out["type"] = "boolean"
-    else:
-        out["type"] = "string"
-        out["pattern"] = (
-            r"^\d{4}-\d{2}-\d{2}$" if _date_only(column) else r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$"
-        )
-    return out
-
-
-def _allow_null(spec: dict[str, Any]) -> dict[str, Any]:
-    spec = dict(spec)
-    if "enum" in spec:
-        spec["enum"] = [*spec["enum"], None]
-    else:
-        spec["type"] = [spec["type"], "null"]
-    return spec
-
-
-_CONDITION_KEYS = ("enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
-
-
-def _narrow(spec: dict[str, Any], column: Column, condition: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = set(condition) - set(_CONDITION_KEYS)
-    if unknown or not condition:
-        raise ConfigError(f"condition on {column.name!r} must use {list(_CONDITION_KEYS)}, got {dict(condition)}")
-    spec = dict(spec)
-    if "enum" in condition:
-        wanted = [_plain(v, column) for v in condition["enum"]]
-        if "enum" in spec:
-            allowed = spec["enum"]
-            wanted = [v for v in wanted if v in allowed]
-        elif column.kind == "numerical":
-            low = spec.get("minimum", -math.inf)
-            high = spec.get("maximum", math.inf)
-            wanted = [v for v in wanted if v is not None and low <= v <= high]
-        if not wanted:
-            raise ConfigError(f"condition on {column.name!r} allows no value of the column: {list(condition['enum'])}")
-        spec = {"title": column.name, "enum": list(dict.fromkeys(wanted))}
-    bounds = {k: condition[k] for k in _CONDITION_KEYS[1:] if condition.get(k) is not None}
-    if not bounds:
-        return spec
-    if column.kind != "numerical":
-        if column.kind == "datetime":
-            return spec  # a date range cannot be expressed on a string; rows are checked after parsing
-        raise ConfigError(f"a minimum/maximum condition needs a numerical column; {column.name!r} is not")
-    # exclusive bounds become inclusive ones on the column's grid (one step in), which every backend supports
-    step = 1 if column.is_integer else 10.0**-column.decimals
-    lows = [bounds.get("minimum"), bounds["exclusiveMinimum"] + step if "exclusiveMinimum" in bounds else None]
-    highs = [bounds.get("maximum"), bounds["exclusiveMaximum"] - step if "exclusiveMaximum" in bounds else None]
-    for low in (v for v in lows if v is not None):
-        low = math.ceil(low) if column.is_integer else round_to(float(low), column.decimals)
-        spec["minimum"] = max(spec.get("minimum", low), low)
-    for high in (v for v in highs if v is not None):
-        high = math.floor(high) if column.is_integer else round_to(float(high), column.decimals)
-        spec["maximum"] = min(spec.get("maximum", high), high)
-    if spec.get("minimum", -math.inf) > spec.get("maximum", math.inf):
-        raise ConfigError(
-            f"condition on {column.name!r} leaves an empty range: [{spec.get('minimum')}, {spec.get('maximum')}]"
-        )
-    if "enum" in spec:  # a numerical column narrowed to listed values and a range: keep the values in range
-        low, high = spec.pop("minimum", -math.inf), spec.pop("maximum", math.inf)
-        spec["enum"] = [v for v in spec["enum"] if low <= v <= high]
-        if not spec["enum"]:
-            raise ConfigError(f"condition on {column.name!r} allows no value: {dict(condition)}")
-    return spec
-
-
-def rows_json_schema(
-    schema: TableSchema, n_rows: int, conditions: Mapping[str, Mapping[str, Any]] | None = None
-) -> dict[str, Any]:
-    """JSON Schema of the generator's answer: ``{"rows": [[v, ...] x n_rows]}``, one typed slot per column.
-
-    Args:
-        schema: The table's schema (categories, bounds, precision, nullability).
-        n_rows: Exact number of rows.
-        conditions: Optional narrowing per column: ``{"enum": [...]}`` and/or bounds ``"minimum"``,
-            ``"maximum"`` (inclusive), ``"exclusiveMinimum"``, ``"exclusiveMaximum"``; any may be left out.
-            Bounds on a datetime column are not expressible and are left to the check after parsing. A
-            conditioned column never allows null.
-    """
-    if not isinstance(n_rows, (int, np.integer)) or isinstance(n_rows, bool) or n_rows < 1:
-        raise ConfigError(f"n_rows must be a positive integer, got {n_rows!r}")
-    conditions = dict(conditions or {})
-    unknown = [name for name in conditions if name not in schema]
-    if unknown:
-        raise ConfigError(f"condition on unknown column(s) {unknown}; columns are {schema.names}")
-    slots = []
-    for column in schema.columns:
-        spec = _column_schema(column)
-        if column.name in conditions:
-            spec = _narrow(spec, column, conditions[column.name])
-        elif column.nullable:
-            spec = _allow_null(spec)
-        slots.append(spec)
-    width = len(slots)
-    return {
-        "title": "rows",
-        "type": "object",
-        "properties": {
-            "rows": {
-                "type": "array",
-                "minItems": int(n_rows),
-                "maxItems": int(n_rows),
-                "items": {
-                    "type": "array",
-                    "prefixItems": slots,
-                    "items": False,
-                    "minItems": width,
-                    "maxItems": width,
-                },
-            }
-        },
-        "required": ["rows"],
-        "additionalProperties": False,
-    }
-
-
 # -- optimizer --------------------------------------------------------------------------------------
 def _format_score(score: float) -> str:
     return "unknown" if score is None or math.isnan(score) else f"{score:.3f}"
@@ -341,34 +204,6 @@ def optimizer_messages(
     return [{"role": "system", "content": OPTIMIZER_ROLE}, {"role": "user", "content": user}]
 
 
-def optimizer_json_schema(columns: Sequence[str]) -> dict[str, Any]:
-    """JSON Schema of the optimizer's answer: ``{"dag": [[parent, child], ...], "instruction": str}``."""
-    names = list(columns)
-    if not names:
-        raise ConfigError("the optimizer schema needs at least one column name")
-    node = {"enum": names}
-    return {
-        "title": "theta",
-        "type": "object",
-        "properties": {
-            "dag": {
-                "type": "array",
-                "maxItems": len(names) * (len(names) - 1) // 2,
-                "items": {
-                    "type": "array",
-                    "prefixItems": [node, node],
-                    "items": False,
-                    "minItems": 2,
-                    "maxItems": 2,
-                },
-            },
-            "instruction": {"type": "string", "maxLength": MAX_INSTRUCTION_CHARS},
-        },
-        "required": ["dag", "instruction"],
-        "additionalProperties": False,
-    }
-
-
 # -- sizes ------------------------------------------------------------------------------------------
 def prompt_size(messages: Sequence[Mapping[str, Any]]) -> int:
     """Characters in the messages' contents."""
@@ -387,8 +222,6 @@ __all__ = [
     "example_rows",
     "examples_payload",
     "generator_messages",
-    "optimizer_json_schema",
     "optimizer_messages",
     "prompt_size",
-    "rows_json_schema",
 ]

@@ -19,18 +19,21 @@ MAX_COMBINATION_BRANCHES = 256
 
 
 def narrow_to_combinations(rows_schema: dict[str, Any], schema: TableSchema) -> dict[str, Any]:
-    """``rows_schema`` (from :func:`rows_json_schema`) with the schema's allowed-combinations rules added to
-    each row as an ``anyOf``: one branch per allowed value of the rule's leading columns, the last column
-    an enum of the values allowed with them. A backend that follows JSON schemas (a grammar) then cannot
-    write a forbidden combination; the check on every row stays. Slots already narrowed (conditions) narrow
-    the combinations too; rules on other kinds of column, and rules too large to spell out, are skipped."""
+    """``rows_schema`` (from :func:`~mallm_gan.gan.answer_schema.rows_json_schema`, either dialect) with the
+    schema's allowed-combinations rules added to each row as an ``anyOf``: one branch per allowed value of
+    the rule's leading columns, the last column an enum of the values allowed with them. Each branch spells
+    out the whole row (the row's tuple slots, or, in the portable dialect, a complete strict object), and the
+    row keeps its own slots beside the ``anyOf``, so readers of a row's columns find them as before. A backend
+    that follows JSON schemas (a grammar) then cannot write a forbidden combination; the check on every row
+    stays. Slots already narrowed (conditions) narrow the combinations too; rules on other kinds of column,
+    and rules too large to spell out, are skipped."""
     combos = [c for c in schema_constraints(schema).combinations()
               if all(schema[n].kind in FINITE_KINDS for n in c[0])] if schema.constraints else []
     row = ((rows_schema.get("properties") or {}).get("rows") or {}).get("items")
-    if not combos or not isinstance(row, dict) or not isinstance(row.get("prefixItems"), list):
+    slots = _row_slots(row, schema)
+    if not combos or slots is None:
         return rows_schema
     position = {name: i for i, name in enumerate(schema.names)}
-    slots = row["prefixItems"]
     branches: list[dict[int, list[Any]]] = [{}]
     for columns, values in combos:
         allowed = [v for v in values
@@ -45,13 +48,31 @@ def narrow_to_combinations(rows_schema: dict[str, Any], schema: TableSchema) -> 
             branches = merged
     if branches == [{}]:
         return rows_schema
-    width = len(slots)
-    narrowed = {**row, "anyOf": [
-        {"prefixItems": [_slot_enum(slots[i], branch[i]) if i in branch else slots[i] for i in range(width)]}
-        for branch in branches
-    ]}
+    assert isinstance(row, dict)
+    narrowed = {**row, "anyOf": [_branch(row, schema, slots, branch) for branch in branches]}
     rows = {**rows_schema["properties"]["rows"], "items": narrowed}
     return {**rows_schema, "properties": {**rows_schema["properties"], "rows": rows}}
+
+
+def _row_slots(row: Any, schema: TableSchema) -> list[dict[str, Any]] | None:
+    """The row's column schemas in column order: tuple slots (positional) or properties (portable)."""
+    if not isinstance(row, dict):
+        return None
+    if isinstance(row.get("prefixItems"), list):
+        return row["prefixItems"]
+    properties = row.get("properties")
+    if isinstance(properties, dict) and list(properties) == list(schema.names):
+        return [properties[name] for name in schema.names]
+    return None
+
+
+def _branch(row: dict[str, Any], schema: TableSchema, slots: list[dict[str, Any]],
+            branch: dict[int, list[Any]]) -> dict[str, Any]:
+    spelled = [_slot_enum(slots[i], branch[i]) if i in branch else slots[i] for i in range(len(slots))]
+    if "prefixItems" in row:
+        return {"prefixItems": spelled}
+    # a strict provider wants every object complete: all keys required, no others
+    return {**row, "properties": dict(zip(schema.names, spelled, strict=True))}
 
 
 def _slot_allows(slot: dict[str, Any], value: Any) -> bool:

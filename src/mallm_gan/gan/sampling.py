@@ -39,26 +39,6 @@ def example_pool(train: pd.DataFrame, schema: TableSchema, conditions: Condition
     return train
 
 
-def json_constraints(conditions: Conditions, schema: Any) -> dict[str, dict[str, Any]]:
-    """Narrow the answer's JSON schema by the conditions that a schema can express (equality, sets, ranges
-    on numbers), so constrained backends cannot write a row that misses them. The rest (``!=``, strict
-    bounds, dates) is left to the prompt and to the check on every returned row."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, condition in conditions:
-        column = schema[name]
-        if condition.op in ("eq", "in"):
-            out[name] = {"enum": list(condition.values)}
-        elif condition.op == "range" and column.kind == "numerical":
-            spec: dict[str, Any] = {}
-            if condition.low is not None and condition.low_inclusive:
-                spec["minimum"] = condition.low
-            if condition.high is not None and condition.high_inclusive:
-                spec["maximum"] = condition.high
-            if spec:
-                out[name] = spec
-    return out
-
-
 class Sampler:
     """One sampling request from θ: chunks of validated rows, with its rejection report and usage readable
     while it runs and after.
@@ -112,7 +92,7 @@ class Sampler:
             seed=derive_seed(self.seed, chunk_no),
             conditions_text=self.conditions.describe() if self.conditions else None,
             extra_instruction=self.instruction,
-            constraints=json_constraints(self.conditions, self.schema) if self.conditions else None,
+            constraints=self.conditions or None,  # the rows' JSON schema is narrowed by what it can express
         )
         result = asyncio.run(_closing(request, self.clients))
         self.report.add(result.report)

@@ -3,20 +3,30 @@
 A backend only has to turn an OpenAI-shaped Chat Completions request dict into an OpenAI-shaped response
 dict (:meth:`BaseClient._send`) and raise the project's :mod:`mallm_gan.errors` types when that fails.
 Everything else, bounded concurrency, timeouts, retries with backoff (honouring ``Retry-After``), the
-response cache, the structured-output capability switch, usage accounting and budgets, lives here once.
+response cache, the structured-output mode and its negotiation, usage accounting and budgets, lives here once.
+
+Negotiation: an endpoint that refuses a structured-output request (HTTP 400/422 whose message names the
+schema, grammar or ``response_format``) is asked again, at once, in the next simpler mode (``json_schema`` ->
+``json_object`` -> ``none``, where the prompt alone describes the answer and the parser is tolerant). The
+mode an endpoint took, and why, is written to the shared :class:`UsageTracker` (saved in ``model.json``,
+shown in the report), one log line says so, and every later call of the run, and of ``sample`` on the saved
+model, starts from it. A transport error or a 5xx never downgrades; a mode forced by ``structured=`` or
+``MALLM_STRUCTURED`` is never changed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..errors import LLMError, LLMTransportError, ParseError
 from .cache import ResponseCache, request_key
+from .completion import Choice, Completion, RetryPolicy
+from .dialects import Dialect
 from .usage import UsageTracker
 
 log = logging.getLogger(__name__)
@@ -24,37 +34,10 @@ log = logging.getLogger(__name__)
 Message = dict[str, str]
 CachePolicy = Literal["auto", "on", "off"]
 StructuredMode = Literal["json_schema", "json_object", "none"]
-
-
-@dataclass(frozen=True)
-class Choice:
-    text: str
-    finish_reason: str | None
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One answer (``n`` choices) with its usage."""
-
-    choices: tuple[Choice, ...]
-    model: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    request_id: str | None = None
-    cached: bool = False
-    seconds: float = 0.0
-
-    @property
-    def text(self) -> str:
-        return self.choices[0].text if self.choices else ""
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self.choices[0].finish_reason if self.choices else None
-
-    @property
-    def texts(self) -> list[str]:
-        return [c.text for c in self.choices]
+#: The order in which a refused mode falls back.
+FALLBACK: dict[str, StructuredMode] = {"json_schema": "json_object", "json_object": "none"}
+# what a refusal of the structured-output part of a request says (llama.cpp, OpenAI, vLLM, Ollama wording)
+_REFUSAL = re.compile(r"schema|grammar|response_format|json_object|structured|guided|\bformat\b", re.I)
 
 
 @runtime_checkable
@@ -66,6 +49,9 @@ class LLMClient(Protocol):
 
     @property
     def supports_json_schema(self) -> bool: ...
+
+    @property
+    def schema_dialect(self) -> Dialect: ...
 
     @property
     def is_local(self) -> bool: ...
@@ -87,21 +73,6 @@ class LLMClient(Protocol):
     async def aclose(self) -> None: ...
 
 
-@dataclass
-class RetryPolicy:
-    """Exponential backoff with full jitter; ``Retry-After`` wins when the server gives it."""
-
-    max_retries: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    max_retry_after: float = 120.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        if retry_after is not None and retry_after >= 0:
-            return min(retry_after, self.max_retry_after)
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
-
-
 def concurrency_problem(value: object) -> str | None:
     """What is wrong with ``value`` as a ``max_concurrency`` (requests in flight at most), or ``None``.
     The one rule for it: the clients and ``MallmGan``'s settings both apply it."""
@@ -120,7 +91,9 @@ class BaseClient:
         timeout: Seconds one request may take before it counts as a transport failure.
         retry: Backoff policy for transient failures (transport, 429, 5xx).
         structured: How a JSON schema is passed: ``json_schema`` response format, ``json_object`` (JSON
-            mode; the schema stays in the prompt) or ``none`` (plain prompting).
+            mode; the prompt describes the answer) or ``none`` (plain prompting): the first mode tried.
+        negotiate: Fall back to the next mode when the endpoint refuses one (see the module docstring);
+            False when the mode was forced.
         cache: Optional on-disk response cache.
         cache_policy: ``auto`` caches only reproducible requests (temperature 0 or a seed), ``on`` caches
             all, ``off`` none.
@@ -132,6 +105,7 @@ class BaseClient:
     timeout: float = 120.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     structured: StructuredMode = "json_schema"
+    negotiate: bool = True
     cache: ResponseCache | None = None
     cache_policy: CachePolicy = "auto"
     usage: UsageTracker = field(default_factory=UsageTracker)
@@ -147,7 +121,34 @@ class BaseClient:
     # -- capabilities -------------------------------------------------------------------------------
     @property
     def supports_json_schema(self) -> bool:
-        return self.structured == "json_schema"
+        return self.structured_mode == "json_schema"
+
+    @property
+    def schema_dialect(self) -> Dialect:
+        """The JSON Schema dialect this backend is sent (:mod:`mallm_gan.llm.dialects`)."""
+        return "portable"
+
+    @property
+    def structured_mode(self) -> StructuredMode:
+        """The mode requests are sent in now: the one this endpoint took earlier in the run, else the first."""
+        if self.negotiate:
+            recorded = self.usage.structured_mode(self.ledger_key)
+            if recorded in FALLBACK or recorded == "none":
+                return recorded  # type: ignore[return-value]
+        return self.structured
+
+    @property
+    def mode_text(self) -> str:
+        """The structured-output mode for messages: forced, settled for this run, or still to be negotiated."""
+        if not self.negotiate:
+            return f"{self.structured} (forced)"
+        settled = self.usage.structured_mode(self.ledger_key) is not None
+        return self.structured_mode if settled else f"{self.structured_mode}, falls back if refused"
+
+    @property
+    def ledger_key(self) -> str:
+        """How this endpoint is named in the usage ledger (no credentials)."""
+        return f"{self.model} at {self.endpoint}"
 
     @property
     def is_local(self) -> bool:
@@ -186,8 +187,11 @@ class BaseClient:
         json_schema: dict[str, Any] | None = None,
         seed: int | None = None,
         n: int = 1,
+        mode: StructuredMode | None = None,
     ) -> dict[str, Any]:
-        """The OpenAI Chat Completions request dict (no model, no credentials)."""
+        """The OpenAI Chat Completions request dict (no model, no credentials), in ``mode`` (default: the
+        current :attr:`structured_mode`)."""
+        mode = self.structured_mode if mode is None else mode
         request: dict[str, Any] = {"messages": [dict(m) for m in messages]}
         if temperature is not None:
             request["temperature"] = temperature
@@ -198,16 +202,17 @@ class BaseClient:
         if n != 1:
             request["n"] = int(n)
         if json_schema is not None:
-            if self.structured == "json_schema":
+            if mode == "json_schema":
                 request["response_format"] = {
                     "type": "json_schema",
                     "json_schema": {
-                        "name": json_schema.get("title", "answer").replace(" ", "_")[:64],
+                        "name": re.sub(r"[^A-Za-z0-9_-]", "_", str(json_schema.get("title", "answer")))[:64],
                         "schema": json_schema,
-                        "strict": False,
+                        # the portable dialect meets OpenAI's strict subset; other servers ignore the flag
+                        "strict": self.schema_dialect == "portable",
                     },
                 }
-            elif self.structured == "json_object":
+            elif mode == "json_object":
                 request["response_format"] = {"type": "json_object"}
         return request
 
@@ -236,10 +241,52 @@ class BaseClient:
                 transient failures are exhausted, or at once for permanent ones.
             BudgetExceededError: the usage budget would be exceeded by this call.
         """
-        request = self.build_request(
-            messages, temperature=temperature, max_tokens=max_tokens, json_schema=json_schema,
-            seed=seed, n=n,
+        # calls in flight when the first refusal comes back are refused too; each then moves on to the mode
+        # recorded by the first (a refused request costs no tokens), and the downgrade is logged once
+        while True:
+            mode = self.structured_mode
+            request = self.build_request(
+                messages, temperature=temperature, max_tokens=max_tokens, json_schema=json_schema, seed=seed,
+                n=n, mode=mode,
+            )
+            try:
+                completion = await self._complete(request, role)
+            except LLMError as exc:
+                if json_schema is None or not self._refused(exc, mode):
+                    raise
+                self._fall_back(mode, exc)
+                continue
+            if json_schema is not None and self.usage.structured_mode(self.ledger_key) is None:
+                why = "accepted" if self.negotiate else "forced (structured= or MALLM_STRUCTURED)"
+                self.usage.record_structured(self.ledger_key, mode, why)
+            return completion
+
+    def _refused(self, exc: LLMError, mode: StructuredMode) -> bool:
+        """Whether ``exc`` is the endpoint refusing the structured-output part of a request sent in ``mode``."""
+        refused = mode != "none" and exc.status in (400, 422) and bool(_REFUSAL.search(exc.message))
+        if refused and not self.negotiate:
+            exc.message = (
+                f"{exc.message}. The structured-output mode {mode!r} was forced (structured= or MALLM_STRUCTURED); "
+                f"unset it to let mallm-gan fall back, or force {FALLBACK[mode]!r}"
+            )
+            exc.args = (exc.message,)
+            return False
+        return refused
+
+    def _fall_back(self, mode: StructuredMode, exc: LLMError) -> None:
+        """Record that the endpoint refused ``mode`` and move to the next one (once, however many calls saw it)."""
+        if self.structured_mode != mode:
+            return  # a concurrent call has already moved on
+        following = FALLBACK[mode]
+        reason = f"{mode} refused with HTTP {exc.status}: {exc.message[:200]}"
+        self.usage.record_structured(self.ledger_key, following, reason)
+        log.warning(
+            "%s refused structured output %r (HTTP %s); using %r for the rest of the run", self.endpoint, mode,
+            exc.status, following,
         )
+
+    async def _complete(self, request: dict[str, Any], role: str) -> Completion:
+        """One request: from the cache, or sent with retries."""
         use_cache = self._use_cache(request)
         key = request_key(self.model, request) if use_cache else ""
         if use_cache:
@@ -320,3 +367,6 @@ class BaseClient:
             cached=cached,
             seconds=seconds,
         )
+
+
+__all__ = ["FALLBACK", "BaseClient", "Choice", "Completion", "LLMClient", "Message", "RetryPolicy", "StructuredMode"]

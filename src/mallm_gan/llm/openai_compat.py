@@ -164,7 +164,7 @@ class OpenAICompatClient(BaseClient):
     def describe(self) -> str:
         kind = "azure" if self.is_azure else "openai"
         where = "on this machine" if self.is_local else "remote"
-        return f"{kind}:{self.model} at {self.endpoint} ({where}; structured output: {self.structured})"
+        return f"{kind}:{self.model} at {self.endpoint} ({where}; structured output: {self.mode_text})"
 
     # -- the SDK client, one per event loop -------------------------------------------------------------
     def _client(self) -> Any:
@@ -239,8 +239,12 @@ class OpenAICompatClient(BaseClient):
                 endpoint=self.endpoint,
             ) from exc
         if not hasattr(response, "model_dump"):
+            shown = " ".join(str(response).split())[:80]
+            # status 200 (what it answered) makes it permanent: asking the same URL again gets the same page
             raise LLMProviderError(
-                f"{self.endpoint} did not answer with a chat completion (got {type(response).__name__})",
+                f"{self.endpoint} answered, but not with a chat completion (got {type(response).__name__}: "
+                f"{shown!r}); is it the API's base URL (it usually ends in /v1)? Check --llm",
+                status=200,
                 model=self.model,
                 endpoint=self.endpoint,
             )

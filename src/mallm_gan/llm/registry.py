@@ -151,7 +151,8 @@ def register_backend(
         name: The spec prefix, e.g. ``"vllm"`` for ``vllm:MODEL``.
         factory: ``factory(spec: LLMSpec, **options) -> BaseClient``, or ``"module:attribute"`` to import it
             on first use. ``options`` are :class:`BaseClient` fields (max_concurrency, timeout, retry,
-            cache, cache_policy, usage, and structured when the caller chose one) plus backend options.
+            cache, cache_policy, usage, and structured with negotiate=False when the caller chose a mode)
+            plus backend options.
         form: One line for the list of valid forms, e.g. ``"vllm:MODEL   a vLLM server"``.
         accepts_url: Whether ``name:MODEL@URL`` is allowed.
         needs_model: Whether a bare ``name`` (no ``:MODEL``) is malformed.
@@ -237,8 +238,9 @@ def create_llm(
         timeout: Seconds per request.
         max_retries: Retries of transient failures (ignored when ``retry`` is given).
         retry: A full backoff policy, e.g. ``RetryPolicy(base_delay=0.01)`` in tests.
-        structured: ``json_schema``, ``json_object`` or ``none``; ``None`` takes ``$MALLM_STRUCTURED`` or
-            else the backend's default.
+        structured: ``json_schema``, ``json_object`` or ``none`` forces that mode; ``None`` takes
+            ``$MALLM_STRUCTURED``, or else starts from the backend's default and negotiates (falls back when
+            the endpoint refuses a mode, see :mod:`mallm_gan.llm.base`).
         cache_dir: Directory of the response cache (``llm-cache.sqlite``); ``None`` means no cache.
         cache_policy: ``auto`` (only reproducible requests), ``on`` or ``off``.
         usage: A shared :class:`UsageTracker` (and budget); a new one when ``None``.
@@ -271,7 +273,9 @@ def create_llm(
     if max_concurrency is not None:  # else the backend's own default (validated by the client)
         options["max_concurrency"] = max_concurrency
     if mode is not None:
+        # a mode the caller chose is kept even when the endpoint refuses it: the error then says so
         options["structured"] = mode
+        options["negotiate"] = False
     try:
         client = factory(parsed, **options)
     except BaseException:

@@ -1,4 +1,5 @@
-"""Usage accounting: calls, tokens, retries, failures and time, per role (generator / optimizer)."""
+"""Usage accounting: calls, tokens, retries, failures and time, per role (generator / optimizer), and the
+structured-output mode each endpoint took in the run (see :mod:`mallm_gan.llm.base`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import BudgetExceededError, ConfigError
+
+#: Key of the structured-output modes in :meth:`UsageTracker.to_dict`.
+STRUCTURED_KEY = "structured_output"
 
 
 @dataclass
@@ -60,12 +64,14 @@ class UsageTracker:
         max_calls: Stop (``BudgetExceededError``) before a call that would exceed this many calls sent.
         max_tokens: Stop before a call once this many tokens (prompt + completion) have been used.
         prices: Optional prices; when given, :meth:`cost` returns a figure, else ``None``.
+        structured: Per endpoint (``"MODEL at URL"``), the structured-output mode it took and why.
     """
 
     max_calls: int | None = None
     max_tokens: int | None = None
     prices: Prices | None = None
     roles: dict[str, RoleUsage] = field(default_factory=dict)
+    structured: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -135,6 +141,24 @@ class UsageTracker:
             usage.failures += int(failed)
             usage.seconds += seconds
 
+    def structured_mode(self, endpoint: str) -> str | None:
+        """The structured-output mode ``endpoint`` took in this run, if it has been recorded."""
+        with self._lock:
+            entry = self.structured.get(endpoint)
+        return entry.get("mode") if entry else None
+
+    def record_structured(self, endpoint: str, mode: str, reason: str) -> None:
+        """Record the mode ``endpoint`` takes from now on, and why."""
+        with self._lock:
+            self.structured[endpoint] = {"mode": mode, "reason": reason}
+
+    def adopt_structured(self, other: UsageTracker | None) -> None:
+        """Start from the modes recorded by ``other`` (a saved run's tracker), so a later ``sample`` sends what
+        the endpoint accepted during ``fit``."""
+        if other is not None:
+            with self._lock:
+                self.structured.update({k: dict(v) for k, v in other.structured.items()})
+
     def cost(self) -> float | None:
         if self.prices is None:
             return None
@@ -150,13 +174,18 @@ class UsageTracker:
         cost = self.cost()
         if cost is not None:
             out["cost"] = round(cost, 6)
+        if self.structured:
+            out[STRUCTURED_KEY] = {k: dict(v) for k, v in sorted(self.structured.items())}
         return out
 
     def load_dict(self, data: dict[str, Any]) -> None:
         """Restore counters saved by :meth:`to_dict` (used when a run resumes)."""
         with self._lock:
+            for endpoint, entry in (data.get(STRUCTURED_KEY) or {}).items():
+                if isinstance(entry, dict) and isinstance(entry.get("mode"), str):
+                    self.structured[endpoint] = {"mode": entry["mode"], "reason": str(entry.get("reason", ""))}
             for name, values in data.items():
-                if name in ("total", "cost") or not isinstance(values, dict):
+                if name in ("total", "cost", STRUCTURED_KEY) or not isinstance(values, dict):
                     continue
                 self.roles[name] = RoleUsage(**{k: values[k] for k in RoleUsage.__dataclass_fields__
                                                 if k in values})

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..gan.optimizer import HistoryEntry
+from ..llm.usage import STRUCTURED_KEY
 from ..theta.edges import Edge
 from ..theta.graphs import graph_edit_distance
 from .html import esc, img, num, section, table
@@ -165,7 +166,7 @@ def data_section(run: RunData) -> str:
 
 
 def usage_section(usage: Mapping[str, Any]) -> str:
-    roles = [(k, v) for k, v in usage.items() if isinstance(v, dict) and k != "total"]
+    roles = [(k, v) for k, v in usage.items() if isinstance(v, dict) and k not in ("total", STRUCTURED_KEY)]
     if not roles:
         return section("usage", "LLM usage", "<p>No LLM usage was recorded.</p>")
     keys = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "retries", "failures")
@@ -183,6 +184,10 @@ def usage_section(usage: Mapping[str, Any]) -> str:
     )
     if isinstance(usage.get("cost"), (int, float)):
         text += f"<p>Cost at the prices given: <b>{usage['cost']:.4f}</b></p>"
+    for endpoint, entry in (usage.get(STRUCTURED_KEY) or {}).items():
+        if isinstance(entry, dict):
+            text += (f"<p>Structured output of <code>{esc(endpoint)}</code>: <b>{esc(entry.get('mode', '?'))}</b>"
+                     f" ({esc(entry.get('reason', ''))})</p>")
     return section(
         "usage",
         "LLM usage",

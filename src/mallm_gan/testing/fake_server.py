@@ -31,6 +31,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from ..llm.dialects import PROVIDERS
+from .faults import apply_content_fault as _apply_content_fault
+from .faults import error_body as _error
+from .faults import refused_format
 from .responders import Answer, EchoRowsResponder, Reply, Responder, constant_responder
 
 log = logging.getLogger(__name__)
@@ -109,6 +113,10 @@ class FakeOpenAIServer:
         retry_after: Seconds sent in the ``Retry-After`` header of a 429.
         stall_seconds: How long a "stall" fault waits before answering.
         port: Port to bind on 127.0.0.1; 0 picks a free one.
+        refuse_formats: ``response_format`` types answered with HTTP 400, as a server without that feature
+            does (e.g. ``("json_schema",)``).
+        schema_subset: A provider of :data:`mallm_gan.llm.dialects.PROVIDERS`: a ``json_schema`` outside its
+            subset is answered with HTTP 400 naming the first problem, as that provider would.
     """
 
     def __init__(
@@ -125,6 +133,8 @@ class FakeOpenAIServer:
         retry_after: float = 1.0,
         stall_seconds: float = 30.0,
         port: int = 0,
+        refuse_formats: Iterable[str] = (),
+        schema_subset: str | None = None,
     ) -> None:
         if responder is None:
             responder = EchoRowsResponder(seed=seed)
@@ -149,6 +159,10 @@ class FakeOpenAIServer:
         self.retry_after = retry_after
         self.stall_seconds = stall_seconds
         self.port = port
+        self.refuse_formats = frozenset(refuse_formats)
+        if schema_subset is not None and schema_subset not in PROVIDERS:
+            raise ConfigError(f"unknown schema_subset {schema_subset!r}; one of {', '.join(PROVIDERS)}")
+        self.schema_subset = schema_subset
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -353,7 +367,7 @@ class FakeOpenAIServer:
             return 404, _error(message, "invalid_request_error", "model_not_found")
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return 400, _error("messages must be a non-empty list", "invalid_request_error")
-        return None
+        return refused_format(body.get("response_format"), self.refuse_formats, self.schema_subset)
 
     def _answers(self, body: dict[str, Any]) -> list[Reply]:
         n = body.get("n") or 1
@@ -418,27 +432,6 @@ def _presented_key(handler: _Handler) -> str | None:
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     return handler.headers.get("api-key")
-
-
-def _error(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-
-
-def _apply_content_fault(fault: str | None, content: str, finish: str) -> tuple[str, str]:
-    if fault == "empty":
-        return "", "stop"
-    if fault == "truncated":
-        return content[: len(content) // 2], "length"
-    if fault == "prose":
-        return f"Sure! Here is the data you asked for:\n{content}\nLet me know if you need more.", finish
-    if fault == "fence":
-        return f"```json\n{content}\n```", finish
-    if fault == "pyrepr":
-        try:
-            return repr(json.loads(content)), finish
-        except ValueError:
-            return content, finish
-    return content, finish
 
 
 __all__ = ["FAULTS", "HOST", "FakeOpenAIServer", "estimate_tokens"]

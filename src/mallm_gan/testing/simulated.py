@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from ..gan.answer_schema import column_schemas
+
 _EXAMPLES = re.compile(r"<examples>.*?(\{\s*\"columns\".*?\]\s*\]?\s*\})\s*</examples>", re.DOTALL)
 _DAG_SECTION = re.compile(r"<causal structure>(.*?)</causal structure>", re.DOTALL)
 _VERSION = re.compile(r"<version \d+>(.*?)</version \d+>", re.DOTALL)
@@ -98,14 +100,15 @@ class SimulatedResponder:
         columns: list[str] = payload.get("columns", [])
         examples: list[list[Any]] = payload.get("rows", [])
         rows_spec = (schema.get("properties") or {}).get("rows") or {}
-        slots = (rows_spec.get("items") or {}).get("prefixItems") or []
+        slots = column_schemas(schema)
         if slots:
-            columns = [s.get("title", c) for s, c in zip(slots, columns + [""] * len(slots), strict=False)]
+            columns = list(slots)
+        as_objects = "properties" in (rows_spec.get("items") or {})
         n_rows = rows_spec.get("minItems")
         if n_rows is None:
             found = _N_ROWS.search(text)
             n_rows = int(found.group(1)) if found else 5
-        spec = {c: (slots[i] if i < len(slots) else {}) for i, c in enumerate(columns)}
+        spec = {c: slots.get(c, {}) for c in columns}
         dag_match = _DAG_SECTION.search(text)
         edges = [e for e in _edges(dag_match.group(1) if dag_match else "") if e[0] in spec and e[1] in spec]
         order = _topological(columns, edges)
@@ -116,7 +119,7 @@ class SimulatedResponder:
             row: dict[str, Any] = {}
             for column in order:
                 row[column] = self._value(column, parents[column], row, examples, position, spec[column], rng)
-            out.append([row[c] for c in columns])
+            out.append({c: row[c] for c in columns} if as_objects else [row[c] for c in columns])
         return json.dumps({"rows": out}, separators=(",", ":"))
 
     def _value(
@@ -150,8 +153,8 @@ class SimulatedResponder:
         structure = best.split("Task instruction:", 1)[0]
         instruction = best.split("Task instruction:", 1)[1].split("\nScore:", 1)[0].strip() if (
             "Task instruction:" in best) else ""
-        columns = (((schema.get("properties") or {}).get("dag") or {}).get("items") or {}).get("prefixItems")
-        names = columns[0].get("enum", []) if columns else []
+        edge = ((schema.get("properties") or {}).get("dag") or {}).get("items") or {}
+        names = (edge.get("items") or {}).get("enum", [])
         if not names:
             found = re.search(r"column names, spelled exactly as here: (\[.*?\])", text)
             names = json.loads(found.group(1)) if found else []
@@ -237,6 +240,10 @@ def create_simulated_client(spec: Any, **options: Any) -> Any:
     from ..llm.openai_compat import OpenAICompatClient
 
     class SimulatedClient(OpenAICompatClient):
+        @property
+        def schema_dialect(self) -> str:
+            return "positional"  # our own server reads the per-column slots of the tuple form
+
         def describe(self) -> str:
             return "simulated (a statistical stand-in, not a language model)"
 
