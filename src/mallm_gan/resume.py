@@ -41,7 +41,7 @@ def identity(settings: Settings, train: pd.DataFrame, seed: int, schema: TableSc
 
 def run_document(
     settings: Settings, seed: int, schema: TableSchema, train: pd.DataFrame, initial_theta: DataGenerationProcess,
-    progress: Progress, *, complete: bool,
+    progress: Progress, *, complete: bool, sample_near_copies: int = 0,
 ) -> dict[str, Any]:
     """The checkpoint (``complete=False``) or model file of a run."""
     return {
@@ -49,7 +49,7 @@ def run_document(
         "params": settings.to_dict(), "identity": identity(settings, train, seed, schema), "llm": progress.llm_name,
         "schema": schema.to_dict(), "initial_theta": initial_theta.to_dict(),
         "train": runstate.to_records(train),
-    } | progress.to_dict()
+    } | progress.to_dict(sample_near_copies=sample_near_copies)
 
 
 def read_checkpoint(run_dir: Path) -> dict[str, Any] | None:

@@ -30,8 +30,10 @@ SELECTIONS: tuple[str, ...] = ("significant", "lowest")
 IDENTITY: tuple[str, ...] = (
     "discriminator", "batch_size", "n_examples", "rows_per_call", "top_k", "generator_temperature",
     "optimizer_temperature", "copy_policy", "copy_k", "dcr_threshold", "selection", "max_rounds", "optimize",
-    "constraints",
+    "release_gate", "max_exposure", "constraints",
 )
+# a release gate setting: "auto", "off" (or None), or a distance
+GateSetting = str | float | int | None
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Settings:
     copy_policy: str = "k"
     copy_k: int = 2
     dcr_threshold: float | None = None
+    release_gate: GateSetting = "auto"
+    max_exposure: int | None = None
     max_rounds: int = 4
     random_state: int | None = None
     max_calls: int | None = None
@@ -100,6 +104,9 @@ class Settings:
                 out.append(f"{name} must be between 0 and 2, got {getattr(self, name)!r}")
         if self.dcr_threshold is not None and not (_is_number(self.dcr_threshold) and self.dcr_threshold >= 0):
             out.append(f"dcr_threshold must be a number >= 0 or None, got {self.dcr_threshold!r}")
+        out.extend(self._gate_problems())
+        if self.max_exposure is not None and not _is_int(self.max_exposure, low=1):
+            out.append(f"max_exposure must be a whole number >= 1 or None, got {self.max_exposure!r}")
         if not (_is_number(self.timeout) and self.timeout > 0):
             out.append(f"timeout must be a number of seconds > 0, got {self.timeout!r}")
         if self.max_concurrency is not None and (problem := concurrency_problem(self.max_concurrency)):
@@ -116,6 +123,24 @@ class Settings:
         except ConfigError as error:
             out.append(str(error))
         return out
+
+    def _gate_problems(self) -> list[str]:
+        try:
+            mode, value = parse_gate(self.release_gate)
+        except ConfigError as exc:
+            return [exc.message]
+        if self.dcr_threshold is None or not _is_number(self.dcr_threshold) or self.dcr_threshold < 0:
+            return []
+        if mode != "auto" and value != float(self.dcr_threshold):
+            return [f"release_gate={self.release_gate!r} and dcr_threshold={self.dcr_threshold!r} disagree; "
+                    "give one of them"]
+        return []
+
+    def gate(self) -> GateSetting:
+        """The release gate in force: ``dcr_threshold`` is another spelling of a numeric ``release_gate``."""
+        if self.dcr_threshold is None:
+            return self.release_gate
+        return float(self.dcr_threshold)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -155,6 +180,29 @@ def llm_identity(llm: Any) -> str:
     return f"{type(llm).__name__}:{getattr(llm, 'model', '')}"
 
 
+def parse_gate(value: GateSetting) -> tuple[str, float | None]:
+    """``("off", None)``, ``("auto", None)`` or ``("value", threshold)`` for a release gate setting.
+
+    Raises:
+        ConfigError: the setting is neither ``off``, ``auto`` nor a number >= 0.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
+        return "off", None
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto", None
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or number < 0:
+        raise ConfigError(f"release gate must be 'off', 'auto' or a distance >= 0, got {value!r}")
+    return "value", number
+
+
 def _is_int(value: Any, low: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
@@ -169,4 +217,5 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
 
 
-__all__ = ["COPY_POLICIES", "DISCRIMINATORS", "IDENTITY", "SELECTIONS", "Settings", "llm_identity"]
+__all__ = ["COPY_POLICIES", "DISCRIMINATORS", "IDENTITY", "SELECTIONS", "GateSetting", "Settings", "llm_identity",
+           "parse_gate"]

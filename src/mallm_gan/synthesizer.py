@@ -21,11 +21,13 @@ import pandas as pd
 from . import inputs, resume, runstate
 from .errors import ConfigError, NotFittedError
 from .gan.clients import open_clients
+from .gan.exposure import ExposureLedger, read_privacy
 from .gan.loop import LoopData, run_loop
 from .gan.optimizer import History
 from .gan.progress import Progress, Stop
 from .gan.sampling import Sampler
 from .gan.seeds import Stream, stream_seed
+from .gan.validation import RowValidator
 from .llm.base import LLMClient
 from .runlock import run_lock
 from .settings import Settings
@@ -65,7 +67,11 @@ class MallmGan:
         copy_policy: ``"k"`` rejects rows equal to a training record that occurs fewer than ``copy_k``
             times; ``"never"`` rejects every exact copy; ``"allow"`` keeps all (still counted).
         copy_k: See ``copy_policy``.
-        dcr_threshold: Also reject rows closer than this (standardised L1) to a unique training record.
+        dcr_threshold: The older spelling of a numeric ``release_gate``.
+        release_gate: ``"auto"`` (default) rejects a row closer to a rare training record than the 5% quantile
+            of the training rows' own leave-one-out nearest-neighbour distances (the one project distance,
+            :mod:`mallm_gan.table.distance`); a number is the threshold itself; ``"off"`` disables it.
+        max_exposure: Most generator prompts any one real row may appear in (None: no cap).
         max_rounds: Top-up rounds per generation request before giving up.
         random_state: Seed of example order, discriminator and LLM seeds; ``None`` draws one (saved).
         max_calls, max_tokens: Budget; the run stops cleanly (checkpoint kept) when reached.
@@ -98,6 +104,8 @@ class MallmGan:
         copy_policy: str = "k",
         copy_k: int = 2,
         dcr_threshold: float | None = None,
+        release_gate: str | float | None = "auto",
+        max_exposure: int | None = None,
         max_rounds: int = 4,
         random_state: int | None = None,
         max_calls: int | None = None,
@@ -197,7 +205,10 @@ class MallmGan:
             progress = resume.resumable(saved, run, settings, mine, start, theta_given=start_from["theta"] is not None)
         if not settings.optimize:
             log.info("optimize=False: no adversarial loop; sampling uses the starting θ as is")
-            progress = Progress(history=History(settings.selection), current_theta=start)
+            # no row is generated at fit, none is sent: the gate is described as sampling will apply it
+            gate = RowValidator(schema, train, copy_k=settings.copy_k, release_gate=settings.gate()).gate_
+            progress = Progress(history=History(settings.selection), current_theta=start,
+                                release_gate=gate.to_dict(), exposure=ExposureLedger(settings.max_exposure))
         else:
             data = LoopData(schema, train, start, seed, run)
             clients = open_clients(settings, run)
@@ -219,6 +230,11 @@ class MallmGan:
         self.stopped_ = progress.stop.message if progress.stop else None
         self.patience_state_ = progress.patience
         self.usage_, self.llm_name_ = progress.usage, progress.llm_name
+        self.release_gate_ = progress.release_gate
+        self.exposure_ = ExposureLedger(self.max_exposure)  # capped as these settings cap it
+        if progress.exposure is not None:
+            self.exposure_.merge(progress.exposure)
+        self.sample_near_copies_ = 0
 
     def _progress(self) -> Progress:
         """The fitted state as the loop's progress (for the model file)."""
@@ -226,7 +242,7 @@ class MallmGan:
         return Progress(
             history=self.history_, current_theta=self.current_theta_, current_origin=self.current_origin_,
             proposal_pending=self.proposal_pending_, stop=stop, patience=self.patience_state_,
-            usage=self.usage_, llm_name=self.llm_name_,
+            usage=self.usage_, llm_name=self.llm_name_, release_gate=self.release_gate_, exposure=self.exposure_,
         )
 
     # -- files --------------------------------------------------------------------------------------
@@ -242,7 +258,8 @@ class MallmGan:
         if path.is_dir() or path.suffix == "":
             path = path / runstate.MODEL
         document = resume.run_document(self._settings(), self.seed_, self.schema_, self.train_,
-                                       self.initial_theta_, self._progress(), complete=True)
+                                       self.initial_theta_, self._progress(), complete=True,
+                                       sample_near_copies=self.sample_near_copies_)
         runstate.atomic_write_json(path, document)
         return path
 
@@ -262,6 +279,7 @@ class MallmGan:
         model.seed_ = state.get("identity", {}).get("seed", model.random_state or 0)
         model.run_dir_ = path.parent
         model._adopt(Progress.from_dict(state, selection=model._settings().selection))
+        model.sample_near_copies_ = read_privacy(state)[2]
         if state.get("theta"):
             model.theta_ = DataGenerationProcess.from_dict(state["theta"])
         return model
@@ -319,9 +337,15 @@ class MallmGan:
         seed = stream_seed(self.seed_, Stream.SAMPLE, self._sample_calls)
         clients = open_clients(settings, self.run_dir_, adopt=self.usage_)
         sampler = Sampler(settings, self.schema_, self.train_, self.theta_, clients, conditions=conds,
-                          instruction=instruction, seed=seed)
+                          instruction=instruction, seed=seed, exposure=getattr(self, "exposure_", None))
         self.sample_report_, self.sample_usage_ = sampler.report, sampler.usage
-        yield from sampler.chunks(num_rows, chunk_rows, callbacks)
+        # the sampler counts on from the model's exposure; the gate's rejections add to earlier samplings'
+        self.release_gate_, self.exposure_ = sampler.release_gate, sampler.exposure
+        before = getattr(self, "sample_near_copies_", 0)
+        try:
+            yield from sampler.chunks(num_rows, chunk_rows, callbacks)
+        finally:
+            self.sample_near_copies_ = before + sampler.near_copies
 
 
 def _checkpointer(settings: Settings, data: LoopData) -> Callable[[Progress], None]:

@@ -242,7 +242,9 @@ def test_tiny_tables_and_a_last_batch_of_one_row(fake_server, shared_data):
     table = _split(shared_data, "insurance", 100)
     # 5 rows in batches of 2 leave a last batch of 1 row; 2 rows leave one real row for the discriminator
     for n, batch in [(5, 2), (2, 2), (3, 3)]:
-        model = _model(server.url, epochs=2, batch_size=batch, n_examples=1, rows_per_call=1)
+        # with one example a call the stand-in writes that example back with jitter, which the release gate
+        # withholds as a near copy (its own tests are in test_privacy_end_to_end.py); here it is off
+        model = _model(server.url, epochs=2, batch_size=batch, n_examples=1, rows_per_call=1, release_gate="off")
         model.fit(table.head(n), target="charges")
         assert len(model.history_) == 2 * -(-n // batch)
         assert all(e.held_out >= 1 for e in model.history_.entries)

@@ -222,7 +222,7 @@ def _nearest_unique_distance(model: MallmGan, frame: pd.DataFrame) -> np.ndarray
     counts = Counter(train)
     unique = [r for r in counts if counts[r] == 1]
     numeric = [i for i, c in enumerate(schema.columns) if c.kind == "numerical"]
-    std = np.array([np.std([r[i] for r in train], ddof=1) for i in numeric])
+    std = np.array([np.std([r[i] for r in train]) for i in numeric])  # the project distance: population std
     out = []
     for row in normalise_frame(frame, schema):
         best = np.inf
@@ -234,7 +234,7 @@ def _nearest_unique_distance(model: MallmGan, frame: pd.DataFrame) -> np.ndarray
     return np.array(out)
 
 
-@pytest.mark.parametrize("threshold", [None, 0.5])
+@pytest.mark.parametrize("threshold", ["off", 0.5, "auto"])
 def test_dcr_threshold_rejects_near_copies(fake_server, shared_data, threshold):
     train = _insurance(shared_data)
     unique = _unique_records(train)
@@ -242,13 +242,15 @@ def test_dcr_threshold_rejects_near_copies(fake_server, shared_data, threshold):
     near = {"bmi": float(std["bmi"]) * 0.05, "charges": float(std["charges"]) * 0.05}  # ~0.1 away in total
     copier = Copier(unique, per_answer=3, near=near)
     server = fake_server(copier)
-    model = _model(server.url, dcr_threshold=threshold).fit(train, target="charges", dag="none")
+    model = _model(server.url, release_gate=threshold).fit(train, target="charges", dag="none")
     rows = model.sample(20)
     history = _history_frame(model)
-    if threshold is None:
-        # without a threshold the near-copies pass the exact-copy guard: the case the threshold is for
+    if threshold == "off":
+        # without the gate the near-copies pass the exact-copy guard: the case the gate is for
         assert (_nearest_unique_distance(model, history) < 0.5).sum() >= 3
         return
+    threshold = model.release_gate_["threshold"]  # the auto gate's is calibrated on the data
+    assert threshold > 0.1
     assert (_nearest_unique_distance(model, rows) >= threshold).all()
     assert (_nearest_unique_distance(model, history) >= threshold).all()
     assert _reasons(model)["near_copy"] >= 3 and model.sample_report_.reasons["near_copy"] >= 3

@@ -217,6 +217,19 @@ def test_the_validator_rejects_rows_by_rule(schema, frame):
     assert "constraint_violated 3 (after 2, age_at_diagnosis <= age 1)" in result.report.summary()
 
 
+def test_the_rules_and_the_release_gate_each_reject_with_their_own_reason(schema, frame):
+    prepared = prepare_constraints(schema, ["age_at_diagnosis <= age"], frame)
+    validator = RowValidator(prepared, frame, release_gate=0.5)
+    good = {**_row(), "admission_date": "2020-01-01", "discharge_date": "2020-01-05", "weight kg": 60.0}
+    near = {**frame.iloc[0].to_dict(), "a": 1.2}  # a rare training record, one value moved a little
+    broken = {**good, "age": 40, "age_at_diagnosis": 50}
+    broken_near = {**near, "age_at_diagnosis": 45}  # the rule judges it first: it is never released
+    result = validator.validate([good, near, broken, broken_near])
+    assert result.report.accepted == 1 and result.rows[0]["age"] == 40
+    assert result.report.reasons == {"near_copy": 1, "constraint_violated": 2}
+    assert result.report.to_dict()["by_column"]["constraint_violated"] == {"age_at_diagnosis <= age": 2}
+
+
 def test_a_rule_no_row_can_meet_under_the_conditions_is_refused(schema, frame):
     prepared = prepare_constraints(schema, ['smoker == "no" -> cigarettes_per_day == 0', "age_at_diagnosis <= age"],
                                    frame)

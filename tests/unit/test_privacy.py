@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mallm_gan.evaluation import distance_to_closest_record
-from mallm_gan.evaluation import privacy as privacy_module
+from mallm_gan.table import distance as distance_module
 from mallm_gan.table.schema import TableSchema
 
 
@@ -69,7 +69,7 @@ def test_int_and_float_spellings_of_a_category_are_equal():
 def test_chunked_computation_matches_one_pass(monkeypatch):
     train, holdout, synthetic = table(0, 40), table(1, 25), table(2, 33)
     whole = distance_to_closest_record(synthetic, train, holdout)
-    monkeypatch.setattr(privacy_module, "_CHUNK_CELLS", 50)
+    monkeypatch.setattr(distance_module, "_CHUNK_CELLS", 50)
     chunked = distance_to_closest_record(synthetic, train, holdout)
     assert np.allclose(whole.to_train, chunked.to_train)
     assert np.allclose(whole.to_holdout, chunked.to_holdout)

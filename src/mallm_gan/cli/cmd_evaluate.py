@@ -68,7 +68,35 @@ def render_report(report: dict[str, Any]) -> list[Table]:
     ]
     for label, value in rows:
         other.add_row(label, value)
-    return [mle, other]
+    return [mle, other, *_attack_table(report.get("attacks"), privacy)]
+
+
+def _attack_table(attacks: dict[str, Any] | None, privacy: dict[str, Any]) -> list[Table]:
+    """The privacy attacks, each beside what fresh real rows would score."""
+    if not attacks:
+        return []
+    table = Table(title="Privacy attacks (members: --train; non-members and yardstick: --test)")
+    table.add_column("attack")
+    table.add_column("value", justify="right")
+    table.add_column("no leak", justify="right")
+    low, high = attacks["mia_interval"]
+    share = privacy.get("share_interval") or [None, None]
+    table.add_row("near copies (closer than 95% of test rows come)",
+                  f"{attacks['near_copies']} of {attacks['n_synthetic']} ({_fmt(attacks['near_copy_share'], 2)})",
+                  "~0.05")
+    table.add_row("membership-inference AUC [95% bootstrap]",
+                  f"{_fmt(attacks['mia_auc'], 2)} [{_fmt(low, 2)}, {_fmt(high, 2)}]", "0.50")
+    table.add_row("share closer to train than test [95% bootstrap]",
+                  f"{_fmt(privacy['share_closer_to_train'], 2)} [{_fmt(share[0], 2)}, {_fmt(share[1], 2)}]",
+                  "~n_train / (n_train + n_test)")
+    table.add_row("NNDR median (test rows' own)", _fmt(attacks["nndr"]["q50"], 2),
+                  _fmt(attacks["nndr_holdout"]["q50"], 2))
+    attribute = attacks.get("attribute")
+    if attribute:
+        table.add_row(f"attribute inference of {attribute['column']!r} ({attribute['metric']})",
+                      f"{_fmt(attribute['synthetic'], 2)} (advantage {_fmt(attribute['advantage'], 2)})",
+                      f"{_fmt(attribute['baseline'], 2)} (attacker with test rows)")
+    return [table]
 
 
 @app.command("evaluate")
@@ -85,10 +113,12 @@ def evaluate_command(
     metadata: Annotated[
         Path | None, typer.Option("--metadata", help="Metadata JSON overriding the inferred schema.")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the evaluation models.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the evaluation models and the bootstrap.")] = 0,
+    sensitive: Annotated[str | None, typer.Option(
+        help="Column the attribute-inference attack guesses (default: the target).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
-    """Evaluate synthetic rows: MLE (train on synthetic, test on real), DCR privacy and fidelity."""
+    """Evaluate synthetic rows: MLE (train on synthetic, test on real), DCR, privacy attacks and fidelity."""
     setup_logging(verbose)
     from ..evaluation import evaluate
     from ..table.schema import TableSchema
@@ -99,7 +129,8 @@ def evaluate_command(
     schema = None
     if metadata is not None:
         schema = TableSchema.from_dataframe(real_train, target=target, task=task, metadata=metadata)
-    report = evaluate(rows, real_train, real_test, target=target, task=task, schema=schema, random_state=seed)
+    report = evaluate(rows, real_train, real_test, target=target, task=task, schema=schema, random_state=seed,
+                      sensitive=sensitive)
     result = report.to_dict()
     for table in render_report(result):
         console.print(table)

@@ -85,7 +85,11 @@ def fit(
     )] = "significant",
     copy_policy: Annotated[str, typer.Option(help="k, never or allow (see README).")] = "k",
     copy_k: Annotated[int, typer.Option(help="A training row may be reproduced if it occurs >= k times.")] = 2,
-    dcr_threshold: Annotated[float | None, typer.Option(help="Reject near-copies of unique records.")] = None,
+    release_gate: Annotated[str, typer.Option(
+        help="off, auto (threshold calibrated on the training rows) or a distance: reject rows closer than it "
+             "to a record that occurs fewer than --copy-k times.")] = "auto",
+    dcr_threshold: Annotated[float | None, typer.Option(help="Same as --release-gate VALUE.")] = None,
+    max_exposure: Annotated[int | None, typer.Option(help="Most prompts any one real row may appear in.")] = None,
     max_concurrency: Annotated[int | None, typer.Option(envvar="MALLM_MAX_CONCURRENCY")] = None,
     max_calls: Annotated[int | None, typer.Option(help="Stop cleanly after this many LLM calls.")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Stop cleanly after this many tokens.")] = None,
@@ -125,7 +129,8 @@ def fit(
         llm=llm, optimizer_llm=optimizer_llm, discriminator=discriminator, epochs=epochs, optimize=optimize,
         batch_size=batch_size, n_examples=n_examples, rows_per_call=rows_per_call, top_k=3,
         max_concurrency=max_concurrency, patience=patience, selection=selection, copy_policy=copy_policy, copy_k=copy_k,
-        dcr_threshold=dcr_threshold, random_state=seed, max_calls=max_calls, max_tokens=max_tokens,
+        dcr_threshold=dcr_threshold, release_gate=release_gate, max_exposure=max_exposure,
+        random_state=seed, max_calls=max_calls, max_tokens=max_tokens,
         max_prompt_tokens=max_prompt_tokens, local_only=local_only, timeout=timeout,
         constraints=constraint or None, allow_violations=allow_violations,
     )
@@ -138,9 +143,32 @@ def fit(
         console.print(f"best θ: iteration {best.iteration + 1}, re-scored accuracy {best.score:.3f}")
     else:
         console.print("θ not optimised (--no-optimize): sampling uses the starting θ")
+    print_privacy(model)
     console.print(f"model written to {out / runstate.MODEL} (it contains real training rows)")
     if report:
         write_report(out)
+
+
+def print_privacy(model: Any) -> None:
+    """The release gate's threshold, where it came from and what it rejected, and the rows' exposure."""
+    from ..gan.exposure import privacy_state
+
+    state = privacy_state(model)
+    gate, exposure = state["release_gate"] or {}, state["exposure"] or {}
+    if gate.get("threshold") is None:
+        console.print(f"release gate: {gate.get('source', 'off')}", markup=False)
+    else:
+        rejected = gate.get("rejected") or {}
+        console.print(
+            f"release gate: threshold {gate['threshold']:.3f} ({gate['source']}); near copies rejected: "
+            f"fit {rejected.get('fit', 0)}, sample {rejected.get('sample', 0)}", markup=False,
+        )
+    for endpoint, info in (exposure.get("endpoints") or {}).items():
+        console.print(
+            f"exposure: {info['rows_sent']} real rows in {info['prompts']} prompts to {endpoint}; "
+            f"most prompts for one row: {info['max_row_exposure']}"
+            + (f" (cap {exposure['max_exposure']})" if exposure.get("max_exposure") else ""), markup=False,
+        )
 
 
 def write_report(run_dir: Path, *, true_dag: Any = None) -> Path | None:
@@ -170,7 +198,12 @@ def sample(
     max_concurrency: Annotated[int | None, typer.Option(envvar="MALLM_MAX_CONCURRENCY")] = None,
     max_calls: Annotated[int | None, typer.Option(help="Stop after this many LLM calls.")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Stop after this many tokens.")] = None,
-    local_only: Annotated[bool, typer.Option(help="Refuse endpoints off this machine.")] = False,
+    local_only: Annotated[bool | None, typer.Option(
+        "--local-only/--no-local-only",
+        help="Refuse endpoints off this machine (default: as saved by fit; --no-local-only lifts it).")] = None,
+    release_gate: Annotated[str | None, typer.Option(help="off, auto or a distance (default: as saved).")] = None,
+    max_exposure: Annotated[int | None, typer.Option(help="Most prompts one real row may appear in, "
+                                                           "counting fit's (default: as saved).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Generate rows from a fitted model; structured conditions are verified on every row."""
@@ -179,12 +212,17 @@ def sample(
     from ..table.conditions import Conditions
 
     # a budget given to `fit` was for fitting: sampling has its own (none unless given here)
-    overrides: dict[str, Any] = {"local_only": local_only, "max_calls": max_calls, "max_tokens": max_tokens}
-    if llm:
-        overrides["llm"] = llm
-    if max_concurrency is not None:
-        overrides["max_concurrency"] = max_concurrency
-    model = MallmGan.load(run_dir, **overrides)
+    model = MallmGan.load(run_dir, max_calls=max_calls, max_tokens=max_tokens)
+    # a saved privacy setting is kept unless a flag names it; overriding one is said out loud
+    for name, value in (("llm", llm or None), ("local_only", local_only), ("release_gate", release_gate),
+                        ("max_exposure", max_exposure), ("max_concurrency", max_concurrency)):
+        if value is None or value == getattr(model, name):
+            continue
+        if name != "max_concurrency":
+            console.print(f"overriding the saved {name}={getattr(model, name)!r} with {value!r}", markup=False)
+        model.set_params(**{name: value})
+    if release_gate is not None:
+        model.set_params(dcr_threshold=None)  # a gate named here replaces the saved one in either spelling
     conditions = Conditions.from_where(where or [], model.schema_)
     if conditions:
         console.print(f"conditions: {conditions.describe()}")
@@ -202,6 +240,7 @@ def sample(
                 handle.flush()
                 written += len(frame)
     except BaseException:
+        _record_exposure(model, run_dir)
         if written:
             console.print(f"[yellow]{written} rows produced before the failure are kept in {partial}[/]")
         else:
@@ -212,3 +251,15 @@ def sample(
     os.replace(partial, out)
     report = model.sample_report_
     console.print(f"{written} rows written to {out}; {report.summary()}")
+    print_privacy(model)
+    _record_exposure(model, run_dir)
+
+
+def _record_exposure(model: Any, run_dir: Path) -> None:
+    """Add this sampling's exposure (and gate rejections) to the saved model's record."""
+    from ..gan.exposure import record_sampling
+
+    target = run_dir / runstate.MODEL if run_dir.is_dir() else run_dir
+    if target.is_file() and getattr(model, "exposure_", None) is not None:
+        record_sampling(model, target)
+        console.print(f"exposure recorded in {target}")

@@ -1,7 +1,8 @@
-"""Evaluation of synthetic tables: machine-learning efficacy, privacy (DCR) and fidelity.
+"""Evaluation of synthetic tables: machine-learning efficacy, privacy (DCR and attacks) and fidelity.
 
-Nothing here calls a language model. :func:`evaluate` runs all three on one synthetic table; the parts are
-available on their own as :func:`evaluate_efficacy`, :func:`distance_to_closest_record` and :func:`fidelity`.
+Nothing here calls a language model. :func:`evaluate` runs all of them on one synthetic table; the parts are
+available on their own as :func:`evaluate_efficacy`, :func:`distance_to_closest_record`,
+:func:`privacy_attacks` and :func:`fidelity`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..table.schema import TableSchema
+from .attacks import AttackResult, privacy_attacks
 from .efficacy import CLASSIFIERS, REGRESSORS, EfficacyResult, evaluate_efficacy, mle_score, resolve_schema
 from .fidelity import FidelityResult, detection_auc, fidelity
 from .privacy import DCRResult, distance_to_closest_record
@@ -29,6 +31,7 @@ class EvaluationReport:
         privacy: Distances of synthetic rows to the real training and test rows.
         fidelity: Shapes, pair trends and detection of synthetic against real training rows.
         schema: The schema the evaluation used.
+        attacks: Near copies, NNDR, membership and attribute inference (test rows as non-members).
     """
 
     efficacy: EfficacyResult
@@ -36,6 +39,7 @@ class EvaluationReport:
     privacy: DCRResult
     fidelity: FidelityResult
     schema: TableSchema
+    attacks: AttackResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (plain Python types, NaN as None)."""
@@ -46,6 +50,7 @@ class EvaluationReport:
                 "efficacy": self.efficacy.to_dict(),
                 "reference": self.reference.to_dict(),
                 "privacy": self.privacy.to_dict(),
+                "attacks": None if self.attacks is None else self.attacks.to_dict(),
                 "fidelity": self.fidelity.to_dict(),
             }
         )
@@ -78,6 +83,7 @@ def evaluate(
     schema: TableSchema | None = None,
     random_state: int = 0,
     detection: bool = True,
+    sensitive: str | None = None,
 ) -> EvaluationReport:
     """Efficacy, privacy and fidelity of ``synthetic`` rows generated from the real ``train`` rows.
 
@@ -90,18 +96,21 @@ def evaluate(
         schema: Column kinds; inferred with ``TableSchema.from_dataframe(train, target=...)`` when omitted.
         random_state: Seed of the evaluation models and detection folds.
         detection: Run the detection classifier (the slowest part).
+        sensitive: Column the attribute-inference attack guesses (default: the target).
     """
     schema = resolve_schema(train, target=target, task=task, schema=schema)
     efficacy = evaluate_efficacy(synthetic, test, target=target, schema=schema, random_state=random_state)
     reference = evaluate_efficacy(train, test, target=target, schema=schema, random_state=random_state)
-    privacy = distance_to_closest_record(synthetic, train, test, schema)
+    privacy = distance_to_closest_record(synthetic, train, test, schema, random_state=random_state)
+    attacks = privacy_attacks(synthetic, train, test, schema, sensitive=sensitive, random_state=random_state)
     quality = fidelity(train, synthetic, schema, detection=detection, random_state=random_state)
-    return EvaluationReport(efficacy, reference, privacy, quality, schema)
+    return EvaluationReport(efficacy, reference, privacy, quality, schema, attacks)
 
 
 __all__ = [
     "CLASSIFIERS",
     "REGRESSORS",
+    "AttackResult",
     "DCRResult",
     "EfficacyResult",
     "EvaluationReport",
@@ -112,5 +121,6 @@ __all__ = [
     "evaluate_efficacy",
     "fidelity",
     "mle_score",
+    "privacy_attacks",
     "to_jsonable",
 ]

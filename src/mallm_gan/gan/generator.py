@@ -23,6 +23,7 @@ from ..llm.base import LLMClient
 from ..table.schema import TableSchema
 from ..theta.process import DataGenerationProcess
 from .answer_schema import rows_json_schema
+from .exposure import ExposureLedger
 from .parsing import parse_rows
 from .prompts import generator_messages
 from .row_rules import narrow_to_combinations
@@ -59,6 +60,7 @@ class Generator:
         max_rounds: Top-up rounds allowed after the first before giving up.
         min_yield: In ``generate_for_batch``, the share of requested rows that must be accepted.
         max_tokens: Completion-token cap per call; ``None`` sizes it from the example rows.
+        exposure: Ledger that counts (and may cap) the real rows put in prompts.
     """
 
     def __init__(
@@ -71,8 +73,10 @@ class Generator:
         max_rounds: int = 4,
         min_yield: float = 0.2,
         max_tokens: int | None = None,
+        exposure: ExposureLedger | None = None,
     ) -> None:
         self.client = client
+        self.exposure = exposure
         self.schema = schema
         self.temperature = temperature
         self.rows_per_call = rows_per_call
@@ -181,6 +185,13 @@ class Generator:
                 rate = max(len(result.rows) / seen, 0.2) if result.calls else 1.0
                 need_calls = int(np.ceil(missing / max(self.rows_per_call * rate, 1)))
                 chunks = chunks[: max(1, need_calls)]
+            if self.exposure is not None:
+                endpoint = self.client.describe()
+                chunks = [c for c in (self.exposure.admit(endpoint, chunk) for chunk in chunks) if len(c)]
+                if not chunks:
+                    if len(result.rows) >= minimum:
+                        break
+                    raise self.exposure.refuse()
             result.rounds += 1
             n_rows = self.rows_per_call
             if round_no == 0 and self._seen >= 20:

@@ -25,6 +25,7 @@ from ..table.schema import TableSchema
 from ..theta.process import DataGenerationProcess
 from .clients import Clients
 from .discriminator import Discriminator, Update, real_holdout
+from .exposure import ExposureLedger
 from .generator import Generator
 from .optimizer import History, HistoryEntry, Optimizer
 from .progress import Patience, Progress, Stop, StopReason
@@ -75,14 +76,17 @@ class _Loop:
         self.on_checkpoint, self.callbacks = on_checkpoint, list(callbacks)
         schema, train, seed = data.schema, data.train, data.seed
         self.validator = RowValidator(schema, train, copy_policy=settings.copy_policy, copy_k=settings.copy_k,
-                                      dcr_threshold=settings.dcr_threshold)
+                                      release_gate=settings.gate())
+        # every real row put in a prompt is counted here (and capped by max_exposure), the resumed run's too
+        self.exposure = ExposureLedger(settings.max_exposure)
         self.discriminator = Discriminator(schema, kind=settings.discriminator, random_state=seed)
         holdout = real_holdout(len(train), self.discriminator.test_size, stream_seed(seed, Stream.HOLDOUT))
         self.held_out = np.zeros(len(train), dtype=bool)
         self.held_out[holdout] = True
         self.discriminator.fit_encoder(train, holdout=train.iloc[holdout])
         self.generator = Generator(clients.generator, schema, temperature=settings.generator_temperature,
-                                   rows_per_call=settings.rows_per_call, max_rounds=settings.max_rounds)
+                                   rows_per_call=settings.rows_per_call, max_rounds=settings.max_rounds,
+                                   exposure=self.exposure)
         self.optimizer = Optimizer(clients.optimizer, schema, temperature=settings.optimizer_temperature,
                                    top_k=settings.top_k)
         self.per_epoch = math.ceil(len(train) / settings.batch_size)
@@ -132,6 +136,9 @@ class _Loop:
             progress.patience = Patience(0, history.best().iteration if history.entries else -1)
         progress.usage = self.clients.usage if resume is None else _merged_usage(self.clients, resume)
         progress.llm_name = self.clients.generator.describe()
+        if resume is not None and resume.exposure is not None:
+            self.exposure.merge(resume.exposure)
+        progress.exposure, progress.release_gate = self.exposure, self.validator.gate_.to_dict()
         return progress
 
     def _replayed_part(self, entry: HistoryEntry) -> Update:

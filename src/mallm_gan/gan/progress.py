@@ -8,6 +8,7 @@ from typing import Any
 
 from ..llm.usage import UsageTracker
 from ..theta.process import DataGenerationProcess
+from .exposure import ExposureLedger, privacy_record, read_privacy
 from .optimizer import History, HistoryEntry
 
 # how checkpoints before the stop reason and the pending flag were fields said the same (still read)
@@ -44,7 +45,8 @@ class Progress:
 
     ``current_theta`` is the θ the next iteration will try, proposed with outcome ``current_origin``. When a
     budget stopped the run between an iteration and the optimizer's proposal that follows it,
-    ``proposal_pending`` is set and the proposal is made first thing on resuming.
+    ``proposal_pending`` is set and the proposal is made first thing on resuming. ``release_gate`` describes
+    the gate the loop's rows passed (threshold, source); ``exposure`` counts the real rows its prompts sent.
     """
 
     history: History
@@ -55,6 +57,8 @@ class Progress:
     patience: Patience | None = None
     usage: UsageTracker = field(default_factory=UsageTracker)
     llm_name: str | None = None
+    release_gate: dict[str, Any] | None = None
+    exposure: ExposureLedger | None = None
 
     @property
     def finished_early(self) -> bool:
@@ -63,8 +67,9 @@ class Progress:
     def best_theta(self) -> DataGenerationProcess | None:
         return self.history.best().theta if self.history.entries else None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The checkpoint fields this state is saved in (the facade adds the run's own)."""
+    def to_dict(self, *, sample_near_copies: int = 0) -> dict[str, Any]:
+        """The checkpoint fields this state is saved in (the facade adds the run's own, and the near copies
+        its sampling rejected to the privacy block)."""
         best = self.best_theta()
         return {
             "theta": best.to_dict() if best is not None else None,
@@ -77,6 +82,8 @@ class Progress:
             "stop_reason": self.stop.reason.value if self.stop else None,
             "patience_state": ({"since_best": self.patience.since_best,
                                 "best_iteration": self.patience.best_iteration} if self.patience else None),
+            "privacy": privacy_record(self.release_gate, [e.report for e in self.history.entries], self.exposure,
+                                      sample_near_copies=sample_near_copies),
         }
 
     @classmethod
@@ -94,11 +101,13 @@ class Progress:
         saved = state.get("patience_state")
         # without a saved count the loop starts it from the replayed history's best
         patience = Patience(int(saved["since_best"]), int(saved["best_iteration"])) if saved else None
+        gate, exposure, _ = read_privacy(state)
         return cls(
             history=history,
             current_theta=DataGenerationProcess.from_dict(state.get("current_theta") or state["initial_theta"]),
             current_origin=origin, proposal_pending=pending and bool(history.entries),
             stop=_stop_from(state), patience=patience, usage=usage, llm_name=state.get("llm"),
+            release_gate=gate, exposure=exposure,
         )
 
 

@@ -17,6 +17,7 @@ from ..table.conditions import Conditions
 from ..table.schema import TableSchema
 from ..theta.process import DataGenerationProcess
 from .clients import Clients
+from .exposure import ExposureLedger
 from .generator import Generator
 from .seeds import derive_seed
 from .validation import RejectionReport, RowValidator
@@ -40,31 +41,47 @@ def example_pool(train: pd.DataFrame, schema: TableSchema, conditions: Condition
 
 
 class Sampler:
-    """One sampling request from θ: chunks of validated rows, with its rejection report and usage readable
-    while it runs and after.
+    """One sampling request from θ: chunks of validated rows, with its rejection report, usage, release gate
+    and exposure readable while it runs and after.
 
     Args:
         seed: The request's seed (the model's ``Stream.SAMPLE`` seed for this request); each chunk's example
             draws and LLM seeds are derived from it and the chunk's index.
+        exposure: The real rows' exposure so far (fit's and earlier samplings'); the sampler counts on from a
+            copy of it, capped by ``settings.max_exposure``, and leaves the caller's ledger as it was.
+
+    Attributes:
+        release_gate: The gate the rows pass (threshold and source), as ``model.json`` records it.
+        exposure: The ledger with this request's prompts added.
+        near_copies: Rows the release gate rejected in this request.
     """
 
     def __init__(
         self, settings: Settings, schema: TableSchema, train: pd.DataFrame, theta: DataGenerationProcess,
         clients: Clients, *, conditions: Conditions, instruction: str | None, seed: int,
+        exposure: ExposureLedger | None = None,
     ) -> None:
         self.settings, self.schema, self.theta, self.clients = settings, schema, theta, clients
         self.conditions, self.instruction, self.seed = conditions, instruction, seed
         self.validator = RowValidator(
             schema, train, copy_policy=settings.copy_policy, copy_k=settings.copy_k,
-            conditions=conditions or None, dcr_threshold=settings.dcr_threshold,
+            conditions=conditions or None, release_gate=settings.gate(),
         )
+        self.release_gate = self.validator.gate_.to_dict()
+        self.exposure = ExposureLedger(settings.max_exposure)
+        if exposure is not None:
+            self.exposure.merge(exposure)
         self.pool = example_pool(train, schema, conditions)
         self.generator = Generator(
             clients.generator, schema, temperature=settings.generator_temperature,
-            rows_per_call=settings.rows_per_call, max_rounds=settings.max_rounds,
+            rows_per_call=settings.rows_per_call, max_rounds=settings.max_rounds, exposure=self.exposure,
         )
         self.report = RejectionReport()
         self.usage = clients.usage
+
+    @property
+    def near_copies(self) -> int:
+        return int(self.report.reasons["near_copy"])
 
     def chunks(self, num_rows: int, chunk_rows: int, callbacks: Sequence[Callback] = ()) -> Iterator[pd.DataFrame]:
         """Yield validated rows in chunks of at most ``chunk_rows`` until ``num_rows`` have been produced."""

@@ -11,7 +11,8 @@ Three steps, each counting what it drops so nothing disappears silently:
 3. :class:`RejectionReport` counts generated, accepted and rejected rows by reason and by column.
 
 The copy guard compares *normalised* rows (training and generated rows go through the same coercion), so
-"1" vs 1, 2.50 vs 2.5 and "Female" vs "female" are the same row.
+"1" vs 1, 2.50 vs 2.5 and "Female" vs "female" are the same row. Exact copies follow the k-rule; the release
+gate (:mod:`mallm_gan.gan.gate`) rejects near copies of rare records by the one project distance.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..errors import ConfigError
 from ..table.coerce import checker, normalise_frame
 from ..table.constraints import schema_constraints
 from ..table.schema import TableSchema, fold
+from .gate import GateSetting, ReleaseGate
 from .parsing import ParseResult
 
 if TYPE_CHECKING:
@@ -159,9 +161,12 @@ class RowValidator:
             no single person; ``"never"`` rejects every exact copy ("copy"); ``"allow"`` keeps all.
         copy_k: How often a combination must occur in the training data before a copy of it is allowed.
         conditions: Structured conditions every row must meet ("condition_not_met").
-        dcr_threshold: If set, reject as "near_copy" a row whose distance to the nearest training record
-            occurring fewer than ``copy_k`` times is below it (numbers in training standard deviations, L1;
-            any other mismatch, and missing vs present, count 1).
+        release_gate: ``"auto"`` rejects as "near_copy" a row (not itself a training record) that lies closer
+            to a training record occurring fewer than ``copy_k`` times than the threshold calibrated on the
+            training rows (see :class:`~mallm_gan.gan.gate.ReleaseGate`); a number is that threshold given
+            directly; ``"off"`` (default here; :class:`~mallm_gan.MallmGan` defaults to ``"auto"``) or None
+            disables it.
+        dcr_threshold: The older spelling of a numeric ``release_gate``.
         check_constraints: Reject a row that breaks one of the schema's rules across columns
             ("constraint_violated", counted by rule name in ``by_column``). A rule that no row can satisfy
             under the conditions is a ConfigError here, before any row is asked for.
@@ -175,6 +180,7 @@ class RowValidator:
         copy_policy: CopyPolicy = "k",
         copy_k: int = 2,
         conditions: Conditions | None = None,
+        release_gate: GateSetting = "off",
         dcr_threshold: float | None = None,
         check_constraints: bool = True,
     ) -> None:
@@ -184,11 +190,13 @@ class RowValidator:
             raise ConfigError(f"copy_k must be a whole number >= 1, got {copy_k!r}")
         if dcr_threshold is not None and not (isinstance(dcr_threshold, (int, float)) and dcr_threshold >= 0):
             raise ConfigError(f"dcr_threshold must be a number >= 0 or None, got {dcr_threshold!r}")
+        if dcr_threshold is not None:
+            release_gate = float(dcr_threshold)
         self.schema = schema
         self.copy_policy = copy_policy
         self.copy_k = int(copy_k)
         self.conditions = conditions if conditions else None
-        self.dcr_threshold = dcr_threshold
+        self.release_gate = release_gate
         self.constraints = schema_constraints(schema) if check_constraints and schema.constraints else None
         if self.constraints is not None:
             self.constraints.check_feasible(schema, self.conditions)
@@ -199,11 +207,7 @@ class RowValidator:
         self._key_cache: dict[str, str | None] = {}
         tuples = normalise_frame(training, schema) if training is not None else []
         self._train_counts: Counter[tuple[Any, ...]] = Counter(tuples)
-        self._dcr = _DistanceIndex(schema, tuples, self._train_counts, self.copy_k)
-
-    def copy_count(self, row: Mapping[str, Any]) -> int:
-        """How often a normalised row occurs in the training data."""
-        return self._train_counts.get(tuple(row.get(n) for n in self._names), 0)
+        self.gate_ = ReleaseGate(release_gate, copy_k=self.copy_k).fit(schema, tuples, self._train_counts)
 
     def validate(self, records: Iterable[Any]) -> ValidationResult:
         """Validate ``records`` (dicts from :func:`parse_rows`); never raises on bad records."""
@@ -245,8 +249,9 @@ class RowValidator:
                     report.reject("copy_of_unique_record")
                     continue
                 kept.append((key, row))
-        if self.dcr_threshold is not None and kept:
-            near = self._dcr.below(np.array([key for key, _ in kept], dtype=object), self.dcr_threshold)
+        if self.gate_.active and kept:
+            # an exact training record is the k-rule's to judge; the gate judges everything else
+            near = self.gate_.rejects([key for key, _ in kept]) & np.array([counts.get(k, 0) == 0 for k, _ in kept])
             if near.any():
                 report.reasons["near_copy"] += int(near.sum())
                 kept = [item for item, bad in zip(kept, near, strict=True) if not bad]
@@ -279,74 +284,3 @@ class RowValidator:
                     report.notes["renamed_key"] += 1
                 mapped[name] = value
         return mapped
-
-
-class _DistanceIndex:
-    """Training records that occur fewer than ``k`` times, encoded for fast distance computations.
-
-    Numbers are divided by the training standard deviation and compared by L1; every other column is
-    one-hot encoded so that its mismatch count is one matrix product.
-    """
-
-    def __init__(self, schema: TableSchema, tuples: list[tuple[Any, ...]], counts: Counter, k: int) -> None:
-        width = len(schema.columns)
-        rare = [t for t in dict.fromkeys(tuples) if counts[t] < k]
-        self._numeric = [i for i, c in enumerate(schema.columns) if c.kind == "numerical"]
-        self._other = [i for i in range(width) if i not in set(self._numeric)]
-        self._slots: list[dict[Any, int]] = []
-        self._std = np.ones(len(self._numeric))
-        self._num = np.zeros((0, len(self._numeric)))
-        self._hot = np.zeros((0, 0), dtype=np.float32)
-        if not rare:
-            return
-        everything = np.array(tuples, dtype=object).reshape(len(tuples), width)
-        if len(tuples) > 1 and self._numeric:
-            std = np.nanstd(_as_float(everything[:, self._numeric]), axis=0, ddof=1)
-            self._std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
-        table = np.array(rare, dtype=object).reshape(len(rare), width)
-        self._num = _as_float(table[:, self._numeric]) / self._std
-        start = 0
-        for j in self._other:
-            slots = {v: start + i for i, v in enumerate(dict.fromkeys(table[:, j].tolist()))}
-            self._slots.append(slots)
-            start += len(slots)
-        self._hot = self._one_hot(table, start)
-
-    def _one_hot(self, table: np.ndarray, size: int | None = None) -> np.ndarray:
-        size = self._hot.shape[1] if size is None else size
-        hot = np.zeros((len(table), size), dtype=np.float32)
-        for j, slots in zip(self._other, self._slots, strict=True):
-            for r, value in enumerate(table[:, j].tolist()):
-                slot = slots.get(value)
-                if slot is not None:  # a value no rare record has matches none of them
-                    hot[r, slot] = 1.0
-        return hot
-
-    def below(self, rows: np.ndarray, threshold: float) -> np.ndarray:
-        """Boolean mask: rows whose distance to the nearest rare training record is below ``threshold``."""
-        if not len(self._num) or not len(rows):
-            return np.zeros(len(rows), dtype=bool)
-        num = _as_float(rows[:, self._numeric]) / self._std
-        mismatches = len(self._other) - self._one_hot(rows) @ self._hot.T
-        if not (np.isnan(num).any() or np.isnan(self._num).any()):
-            from scipy.spatial.distance import cdist  # scipy comes with scikit-learn
-
-            nearest = (cdist(num, self._num, "cityblock") + mismatches).min(axis=1)
-            return nearest < threshold
-        result = np.empty(len(rows), dtype=bool)
-        for start in range(0, len(rows), 256):
-            a, b = num[start : start + 256, None, :], self._num[None, :, :]
-            diff = np.abs(a - b)
-            # both missing: 0; one missing: 1
-            diff = np.where(np.isnan(a) & np.isnan(b), 0.0, np.where(np.isnan(diff), 1.0, diff))
-            dist = diff.sum(axis=2) + mismatches[start : start + 256]
-            result[start : start + 256] = dist.min(axis=1) < threshold
-        return result
-
-
-def _as_float(block: np.ndarray) -> np.ndarray:
-    out = np.full(block.shape, np.nan)
-    for idx, value in np.ndenumerate(block):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[idx] = value
-    return out

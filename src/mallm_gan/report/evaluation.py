@@ -1,4 +1,5 @@
-"""The report's evaluation section: machine-learning efficacy, distance to closest record and fidelity."""
+"""The report's evaluation and privacy sections: machine-learning efficacy, distance to closest record, the
+privacy attacks and fidelity; the release gate's threshold and rejections and the rows' exposure."""
 
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ def evaluation_section(evaluation: Mapping[str, Any] | None) -> str:
             body += '<p class="small muted">Per-row distances were not saved, so no histogram is drawn.</p>'
     else:
         body += "<p>No distances in the evaluation.</p>"
+    body += _attacks_html(evaluation.get("attacks"))
     quality = evaluation.get("fidelity")
     body += "<h3>Fidelity</h3>"
     if isinstance(quality, dict):
@@ -106,4 +108,70 @@ def evaluation_section(evaluation: Mapping[str, Any] | None) -> str:
     return section("evaluation", title, body)
 
 
-__all__ = ["evaluation_section"]
+def _interval(value: Any, bounds: Any) -> str:
+    if isinstance(bounds, list) and len(bounds) == 2:
+        return f"<b>{num(value, 2)}</b> [{num(bounds[0], 2)}, {num(bounds[1], 2)}]"
+    return f"<b>{num(value, 2)}</b>"
+
+
+def _attacks_html(attacks: Any) -> str:
+    """Near copies, NNDR, membership and attribute inference, with what fresh real rows would score."""
+    body = "<h3>Privacy attacks</h3>"
+    if not isinstance(attacks, dict):
+        return body + "<p>No privacy attacks in this evaluation (it predates them).</p>"
+    share = attacks.get("near_copy_share")
+    rows = [
+        ["near copies (closer to a training record than 95% of held-out rows come)",
+         f"<b>{num(attacks.get('near_copies'))}</b> of {num(attacks.get('n_synthetic'))} "
+         f"({num(share * 100 if isinstance(share, float) else None, 0)}%)", "about 5%"],
+        ["membership-inference AUC (distance to the closest synthetic row) [95% bootstrap]",
+         _interval(attacks.get("mia_auc"), attacks.get("mia_interval")), "0.50"],
+        ["NNDR, median (nearest / second-nearest training record)", num((attacks.get("nndr") or {}).get("q50"), 2),
+         num((attacks.get("nndr_holdout") or {}).get("q50"), 2) + " (held-out rows)"],
+    ]
+    attribute = attacks.get("attribute")
+    if isinstance(attribute, dict):
+        label = "accuracy" if attribute.get("metric") == "accuracy" else "mean error, in spreads"
+        rows.append([f"attribute inference of {esc(attribute.get('column'))} from the other columns ({label})",
+                     f"<b>{num(attribute.get('synthetic'), 2)}</b> (advantage {num(attribute.get('advantage'), 2)})",
+                     f"{num(attribute.get('baseline'), 2)} (attacker holding held-out rows)"])
+    body += table(["attack", "this table", "no leak"], rows, (1, 2))
+    return body + (
+        f'<p class="small muted">{num(attacks.get("n_members"))} training rows are the members and '
+        f"{num(attacks.get('n_non_members'))} held-out rows the non-members; an AUC interval that contains 0.5 "
+        "shows no membership signal at this size.</p>"
+    )
+
+
+def privacy_section(privacy: Mapping[str, Any] | None) -> str:
+    """The release gate (threshold, its source, rejections) and how often real rows went into prompts."""
+    title = "Privacy: release gate and exposure"
+    if not isinstance(privacy, dict) or not (privacy.get("release_gate") or privacy.get("exposure")):
+        return section("privacy", title, "<p>This run predates the release gate and exposure records.</p>")
+    gate = privacy.get("release_gate") or {}
+    rejected = gate.get("rejected") or {}
+    if gate.get("threshold") is None:
+        body = f"<p>Release gate: {esc(gate.get('source', 'off'))}.</p>"
+    else:
+        body = (
+            f"<p>Release gate: a generated row closer than <b>{num(gate.get('threshold'))}</b> (the one project "
+            f"distance) to one of the {num(gate.get('protected_records'))} training records that occur fewer than "
+            f"copy-k times is withheld; threshold: {esc(gate.get('source'))}. Withheld as near copies: "
+            f"<b>{num(rejected.get('fit', 0))}</b> while fitting, <b>{num(rejected.get('sample', 0))}</b> while "
+            "sampling.</p>"
+        )
+    exposure = privacy.get("exposure") or {}
+    endpoints = exposure.get("endpoints") or {}
+    if endpoints:
+        rows = [[esc(name), num(info.get("prompts")), num(info.get("rows_sent")), num(info.get("row_appearances")),
+                 num(info.get("max_row_exposure"))] for name, info in endpoints.items()]
+        body += table(["endpoint", "prompts", "real rows sent", "row appearances", "most prompts for one row"],
+                      rows, (1, 2, 3, 4))
+        cap = exposure.get("max_exposure")
+        body += (f'<p class="small">{num(exposure.get("rows_sent"))} distinct real rows left in prompts; the most '
+                 f"any one row appeared in is {num(exposure.get('max_row_exposure'))}"
+                 + (f" (cap: {num(cap)})" if cap else " (no cap; --max-exposure sets one)") + ".</p>")
+    return section("privacy", title, body)
+
+
+__all__ = ["evaluation_section", "privacy_section"]

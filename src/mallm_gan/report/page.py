@@ -15,7 +15,7 @@ from typing import Any
 from ..runstate import REPORT as REPORT_FILE
 from ..runstate import atomic_write_text
 from . import plots
-from .evaluation import evaluation_section
+from .evaluation import evaluation_section, privacy_section
 from .graphs import dag_panels, dag_section
 from .html import esc
 from .run import RunData, load_run
@@ -97,6 +97,7 @@ def render_report(run: RunData) -> str:
             target=run.state["schema"].get("target"),
         ),
         rows_section(entries, run.sample_report),
+        privacy_section(run.state.get("privacy")),
         evaluation_section(run.evaluation),
     ]
     return (

@@ -247,9 +247,66 @@ class EchoRowsResponder:
         return blocks[-1]
 
 
+# -- a memorising stand-in ---------------------------------------------------------------------------------
+class MemorisingResponder:
+    """Plays a model that memorises: a share of its rows are an example row of the prompt with every number
+    moved by less than ``scale`` of itself; the other rows and every optimizer answer come from ``inner``
+    (the statistical :class:`~mallm_gan.testing.simulated.SimulatedResponder` by default). Not a model.
+
+    Args:
+        inner: Responder for everything that is not a memorised row.
+        share: Chance that a row is a memorised example.
+        scale: Largest relative move of a memorised number (0.005: below 0.5%).
+        seed: Seed of which rows are memorised and how they move.
+    """
+
+    def __init__(self, inner: Responder | None = None, *, share: float = 0.5, scale: float = 0.005,
+                 seed: int | None = 0) -> None:
+        if inner is None:
+            from .simulated import SimulatedResponder
+
+            inner = SimulatedResponder()
+        self.inner = inner
+        self.share = share
+        self.scale = scale
+        self.seed = seed
+        self._lock = threading.Lock()
+        self.memorised = 0
+
+    def __call__(self, request: dict[str, Any]) -> Answer:
+        answer = self.inner(request)
+        text = last_user_text(request)
+        start, end = text.find("<examples>"), text.find("</examples>")
+        if not isinstance(answer, str) or start < 0 or end < start:
+            return answer
+        try:
+            examples = json.loads(text[text.index("{", start):text.rindex("}", start, end) + 1])
+            payload = json.loads(answer)
+            columns, rows = list(examples["columns"]), examples["rows"]
+        except (ValueError, KeyError, TypeError):
+            return answer
+        if not isinstance(payload, dict) or not isinstance(payload.get("rows"), list) or not rows:
+            return answer
+        # one generator per request, from its content: the same request gets the same answer in any order
+        rng = random.Random(f"{self.seed}:{json.dumps(request.get('messages'), sort_keys=True)}:{request.get('seed')}")
+        memorised = 0
+        for i, row in enumerate(payload["rows"]):
+            # rows come as positional lists or, in the portable dialect, as objects keyed by column
+            keyed = isinstance(row, dict) and list(row) == columns
+            if not (keyed or (isinstance(row, list) and len(row) == len(columns))) or rng.random() >= self.share:
+                continue
+            echoed = [jitter(v, rng, self.scale) for v in rng.choice(rows)]
+            payload["rows"][i] = dict(zip(columns, echoed, strict=True)) if keyed else echoed
+            memorised += 1
+        with self._lock:
+            self.memorised += memorised
+        return json.dumps(payload, separators=(",", ":"))
+
+
 __all__ = [
     "Answer",
     "EchoRowsResponder",
+    "MemorisingResponder",
     "Reply",
     "Responder",
     "ScriptExhaustedError",
