@@ -107,6 +107,12 @@ def fit(
     )] = None,
     candidates: Annotated[int, typer.Option(help="Candidate θ per optimizer step, asked at once; 1 = paper.")] = 1,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    constraint: Annotated[list[str] | None, typer.Option(
+        "--constraint", help='A rule every row obeys, e.g. "discharge_date >= admission_date" (repeatable).',
+    )] = None,
+    allow_violations: Annotated[bool, typer.Option(
+        help="Keep a rule that some training rows break (it still binds generated rows).",
+    )] = False,
 ) -> None:
     """Fit θ on a table with the adversarial loop; writes RUN_DIR/model.json."""
     setup_logging(verbose)
@@ -134,6 +140,7 @@ def fit(
         random_state=seed, max_calls=max_calls, max_tokens=max_tokens,
         max_prompt_tokens=max_prompt_tokens, local_only=local_only, timeout=timeout,
         optimizer_feedback=feedback, optimizer_form=optimizer_form, optimizer_candidates=candidates,
+        constraints=constraint or None, allow_violations=allow_violations,
     )
     model.fit(
         frame, target=target, task=task, context=context or "", metadata=metadata, dag=_read_dag(dag),

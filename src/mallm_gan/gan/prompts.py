@@ -134,6 +134,8 @@ def generator_messages(
     ]
     if conditions_text and conditions_text.strip():
         request.append(f"Every row must satisfy this condition: {conditions_text.strip()}")
+    if schema.constraints:
+        request.append("Every row must obey the rules listed in the schema.")
     if extra_instruction and extra_instruction.strip():
         request.append(extra_instruction.strip())
     # the examples already spell out the column order; repeating long names would cost on every call
