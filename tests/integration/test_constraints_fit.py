@@ -142,8 +142,10 @@ def test_rules_hold_with_smollm2(smollm2_path: Path) -> None:
     """The same with the real embedded model, SmolLM2-135M-Instruct, in one small iteration: a model this small
     breaks rules often, and every rejection must be accounted for."""
     train = pd.read_csv(CLINIC).head(20)
+    # the release gate off: a model this small mostly echoes its examples, and the gate (on by default)
+    # withholds those near copies, which leaves too few rows to test the rules on; the gate has its own tests
     model = MallmGan(llm=f"local:{smollm2_path}", epochs=1, batch_size=12, n_examples=4, rows_per_call=4,
-                     random_state=0, constraints=RULES)
+                     random_state=0, constraints=RULES, release_gate="off")
     model.fit(train, target="outcome", dag=DAG)
     entry = model.history_.entries[0]
     assert entry.report["accepted"] >= 3
