@@ -1,5 +1,6 @@
-"""What a fit starts from: the schema, the training rows as the validator sees them, the starting θ, and
-the check that one generator prompt fits the model's context."""
+"""What a fit starts from: the schema (with its rules across columns checked on the training rows), the
+training rows as the validator sees them, the starting θ, and the check that one generator prompt fits the
+model's context."""
 
 from __future__ import annotations
 
@@ -16,14 +17,16 @@ from .errors import ConfigError, SchemaError
 from .gan.prompts import MAX_INSTRUCTION_CHARS, estimate_tokens, example_rows, generator_messages
 from .gan.validation import RowValidator
 from .settings import Settings
+from .table.constraints import prepare_constraints
 from .table.schema import TableSchema
 from .theta.causal import hill_climb_dag, validate_dag
 from .theta.process import DEFAULT_INSTRUCTION, DataGenerationProcess
 
 
 def normalised_train(data: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
-    """The training rows as the validator sees them (coerced, at the schema's precision), schema dtypes."""
-    validator = RowValidator(schema, schema.cast(data[schema.names]), copy_policy="allow")
+    """The training rows as the validator sees them (coerced, at the schema's precision), schema dtypes.
+    The rules across columns are not applied here: :func:`constrained_schema` checks them on these rows."""
+    validator = RowValidator(schema, schema.cast(data[schema.names]), copy_policy="allow", check_constraints=False)
     result = validator.validate(runstate.to_records(data[schema.names]))
     if result.report.rejected:
         raise SchemaError(
@@ -31,6 +34,17 @@ def normalised_train(data: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
             "fix the metadata or the data"
         )
     return schema.cast(pd.DataFrame(result.rows, columns=schema.names))
+
+
+def constrained_schema(settings: Settings, schema: TableSchema, train: pd.DataFrame) -> TableSchema:
+    """``schema`` with its rules (the metadata file's and ``settings.constraints``) bound, in canonical text,
+    ``in training`` combinations learnt from ``train``, and every rule checked on the training rows.
+
+    Raises:
+        ConfigError: a rule cannot be read or bound (each named, the position marked).
+        SchemaError: training rows break a rule (counted per rule), unless ``settings.allow_violations``.
+    """
+    return prepare_constraints(schema, settings.constraints, train, allow_violations=settings.allow_violations)
 
 
 def fit_schema(

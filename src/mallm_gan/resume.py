@@ -30,8 +30,13 @@ THETA_OPTIONS = {"context": "context= / --context", "dag": "dag= / --dag", "inst
                  "theta": "theta= / --theta"}
 
 
-def identity(settings: Settings, train: pd.DataFrame, seed: int) -> dict[str, Any]:
-    return settings.identity() | {"data": runstate.fingerprint(train), "seed": seed}
+def identity(settings: Settings, train: pd.DataFrame, seed: int, schema: TableSchema) -> dict[str, Any]:
+    """The run's identity: the settings', the data's fingerprint and the seed. Its ``constraints`` are the
+    rules the schema binds (the parameter's and the metadata file's, canonical, learnt combinations written
+    out), so a rule changed in either place is a different run."""
+    return settings.identity() | {
+        "data": runstate.fingerprint(train), "seed": seed, "constraints": list(schema.constraints),
+    }
 
 
 def run_document(
@@ -41,7 +46,7 @@ def run_document(
     """The checkpoint (``complete=False``) or model file of a run."""
     return {
         "format": runstate.FORMAT_VERSION, "complete": complete, "warning": WARNING,
-        "params": settings.to_dict(), "identity": identity(settings, train, seed), "llm": progress.llm_name,
+        "params": settings.to_dict(), "identity": identity(settings, train, seed, schema), "llm": progress.llm_name,
         "schema": schema.to_dict(), "initial_theta": initial_theta.to_dict(),
         "train": runstate.to_records(train),
     } | progress.to_dict(sample_near_copies=sample_near_copies)

@@ -3,8 +3,9 @@
 ``MallmGan.__init__`` stores the parameters as given (scikit-learn style); ``fit`` turns them into a
 :class:`Settings`, which checks all of them at once and names every problem in one :class:`ConfigError`.
 The same object says which parameters a saved run depends on (:meth:`Settings.identity`), and the loop and
-the sampler read their parameters from it. A new parameter is one field here plus its keyword in
-``MallmGan.__init__`` (a test holds the two equal).
+the sampler read their parameters from it. The rules across columns (``constraints``) are checked here for
+their form; they are read and bound to the table's columns when ``fit`` has the schema. A new parameter
+is one field here plus its keyword in ``MallmGan.__init__`` (a test holds the two equal).
 """
 
 from __future__ import annotations
@@ -16,18 +17,22 @@ from typing import Any
 
 from .errors import ConfigError
 from .llm.base import concurrency_problem
+from .table.constraint_syntax import rule_texts
 
 DISCRIMINATORS: tuple[str, ...] = ("logistic", "xgboost")
 COPY_POLICIES: tuple[str, ...] = ("k", "never", "allow")
 SELECTIONS: tuple[str, ...] = ("significant", "lowest")
+#: Answer forms of the optimizer: the whole causal structure (the paper's), or edits of the best version's.
+OPTIMIZER_FORMS: tuple[str, ...] = ("dag", "edits")
 
 # parameters that change what a run computes: a run directory made with other values cannot be resumed.
 # The LLM specs are added by Settings.identity (as backend:model, without the URL, which may carry a secret
-# and may change between two runs against the same model).
+# and may change between two runs against the same model). The rules a run enforces are part of it;
+# allow_violations is not (it only decides whether fit refuses training rows that break a rule).
 IDENTITY: tuple[str, ...] = (
     "discriminator", "batch_size", "n_examples", "rows_per_call", "top_k", "generator_temperature",
     "optimizer_temperature", "copy_policy", "copy_k", "dcr_threshold", "selection", "max_rounds", "optimize",
-    "release_gate", "max_exposure",
+    "release_gate", "max_exposure", "optimizer_feedback", "optimizer_form", "optimizer_candidates", "constraints",
 )
 # a release gate setting: "auto", "off" (or None), or a distance
 GateSetting = str | float | int | None
@@ -67,6 +72,11 @@ class Settings:
     max_prompt_tokens: int | None = 6000
     local_only: bool = False
     timeout: float = 120.0
+    optimizer_feedback: bool = False
+    optimizer_form: str | None = None
+    optimizer_candidates: int = 1
+    constraints: Any = None
+    allow_violations: bool = False
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -110,8 +120,17 @@ class Settings:
                               ("selection", SELECTIONS)):
             if getattr(self, name) not in allowed:
                 out.append(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
-        if not isinstance(self.local_only, bool):
-            out.append(f"local_only must be True or False, got {self.local_only!r}")
+        for name in ("local_only", "optimizer_feedback", "allow_violations"):
+            if not isinstance(getattr(self, name), bool):
+                out.append(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.optimizer_form is not None and self.optimizer_form not in OPTIMIZER_FORMS:
+            out.append(f"optimizer_form must be one of {list(OPTIMIZER_FORMS)} or None, got {self.optimizer_form!r}")
+        if not _is_int(self.optimizer_candidates, low=1):
+            out.append(f"optimizer_candidates must be a positive integer, got {self.optimizer_candidates!r}")
+        try:
+            rule_texts(self.constraints)
+        except ConfigError as error:
+            out.append(str(error))
         return out
 
     def _gate_problems(self) -> list[str]:
@@ -150,6 +169,9 @@ class Settings:
         optimizer = self.optimizer_llm if self.optimizer_llm is not None else self.llm
         return {name: getattr(self, name) for name in IDENTITY} | {
             "llm": llm_identity(self.llm), "optimizer_llm": llm_identity(optimizer),
+            # as text, a list (the identity is compared with one read back from JSON); a fit replaces them with
+            # the rules its schema binds, which include the metadata file's
+            "constraints": rule_texts(self.constraints),
         }
 
 
@@ -199,8 +221,10 @@ def _is_number(value: Any) -> bool:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)) and all(isinstance(x, (str, dict)) for x in value):
+        return [dict(x) if isinstance(x, dict) else x for x in value]  # rules, as given
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
 
 
-__all__ = ["COPY_POLICIES", "DISCRIMINATORS", "IDENTITY", "SELECTIONS", "GateSetting", "Settings", "llm_identity",
-           "parse_gate"]
+__all__ = ["COPY_POLICIES", "DISCRIMINATORS", "IDENTITY", "OPTIMIZER_FORMS", "SELECTIONS", "GateSetting", "Settings",
+           "llm_identity", "parse_gate"]

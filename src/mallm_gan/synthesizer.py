@@ -78,6 +78,17 @@ class MallmGan:
         max_prompt_tokens: Refuse to start when one generator prompt is estimated above this.
         local_only: Refuse endpoints that send rows off this machine.
         timeout: Seconds per LLM request.
+        optimizer_feedback: Tell the optimizer why the best θ's rows were caught: the columns the discriminator
+            leans on, each edge's dependence in real vs synthetic rows, strong real dependencies the DAG
+            leaves out, rejections by reason (aggregates only, never a real row). Off: the paper's prompt.
+        optimizer_form: ``"dag"`` (the whole new structure, as in the paper) or ``"edits"`` (edges to add,
+            remove and reverse); ``None`` picks the form measured best for the optimizer's model.
+        optimizer_candidates: Candidate θ per step, asked at once; each writes a probe batch and the current
+            discriminator keeps the best. 1 is the paper's loop.
+        constraints: Rules across columns every returned row obeys, e.g. ``"discharge_date >= admission_date"``
+            or ``'smoker == "no" -> cigarettes_per_day == 0'`` (see :mod:`mallm_gan.table.constraints`);
+            added to those of the metadata file. ``fit`` checks them on the training rows first.
+        allow_violations: Keep rules that some training rows break (counted in the log) instead of refusing.
     """
 
     def __init__(
@@ -109,6 +120,11 @@ class MallmGan:
         max_prompt_tokens: int | None = 6000,
         local_only: bool = False,
         timeout: float = 120.0,
+        optimizer_feedback: bool = False,
+        optimizer_form: str | None = None,
+        optimizer_candidates: int = 1,
+        constraints: Sequence[Any] | None = None,
+        allow_violations: bool = False,
     ) -> None:
         params = locals()
         for name in Settings.names():
@@ -174,6 +190,7 @@ class MallmGan:
         settings = self._settings()
         schema = inputs.fit_schema(data, schema, target, task, metadata)
         train = inputs.normalised_train(data, schema)
+        schema = inputs.constrained_schema(settings, schema, train)
         run = Path(run_dir) if run_dir is not None else None
         start = {"context": context, "dag": dag, "instruction": instruction, "theta": theta}
         with run_lock(run) if run is not None else nullcontext():
@@ -194,7 +211,7 @@ class MallmGan:
         inputs.check_prompt_size(settings, train, schema, start)
         progress = None
         if saved is not None and run is not None:
-            mine = resume.identity(settings, train, seed)
+            mine = resume.identity(settings, train, seed, schema)
             progress = resume.resumable(saved, run, settings, mine, start, theta_given=start_from["theta"] is not None)
         if not settings.optimize:
             log.info("optimize=False: no adversarial loop; sampling uses the starting θ as is")

@@ -141,6 +141,8 @@ def test_mallm_gan_row_with_the_simulated_llm(tmp_path):
     usage = record["llm"]
     assert usage["llm_calls"] > 0 and usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
     assert usage["iterations"] >= 1 and usage["seconds_fit"] > 0
+    privacy = record["privacy"]
+    assert 0 <= privacy["near_copy_share"] <= 1 and 0 <= privacy["mia_auc"] <= 1 and len(privacy["mia_interval"]) == 2
     kept = pd.read_csv(synthetic_path(tmp_path / "r", Cell("cls", 20, "mallm-gan", 0)))
     assert len(kept) == record["n_synthetic"]
 

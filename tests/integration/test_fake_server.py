@@ -185,8 +185,13 @@ def test_latency_range_and_peak_in_flight(fake_server) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert min(timings) >= 0.1 and max(timings) < 1.0
+    # the upper bound leaves room for a loaded machine; the lower one is the latency the server must add
+    assert min(timings) >= 0.1 and max(timings) < 5.0
     assert 1 < server.peak_in_flight <= 6
+    # the server counts a request out after its answer is written, which the client may read first
+    deadline = time.monotonic() + 5.0
+    while server.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert server.in_flight == 0
 
 

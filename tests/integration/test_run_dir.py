@@ -188,3 +188,16 @@ def test_the_cli_names_the_option_that_changed_and_starts_over_with_fresh(table,
     fresh = CliRunner().invoke(app, [*base, "--dag", str(dag), "--fresh"])
     assert fresh.exit_code == 0, fresh.output
     assert json.loads((run / "model.json").read_text())["initial_theta"]["dag"] == [["smoke", "cough"]]
+
+
+def test_a_run_with_other_rules_is_another_run(table, tmp_path):
+    run = tmp_path / "run"
+    _model(constraints=["cough >= 0"]).fit(table, run_dir=run, dag="none")
+    saved = json.loads((run / "checkpoint.json").read_text())
+    assert saved["identity"]["constraints"] == ["cough >= 0"]
+    with pytest.raises(ConfigError, match=r"differs in: constraints"):
+        _model(epochs=2).fit(table, run_dir=run, dag="none")
+    # a rule from the metadata file is a rule of the run as well
+    with pytest.raises(ConfigError, match=r"differs in: constraints"):
+        _model(epochs=2).fit(table, run_dir=run, dag="none", metadata={"constraints": ["smoke >= 0"]})
+    _model(epochs=2, constraints=["cough >= 0"]).fit(table, run_dir=run, dag="none")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mallm_gan.gan.answer_schema import optimizer_json_schema, rows_json_schema
+from mallm_gan.gan.answer_schema import optimizer_edits_json_schema, optimizer_json_schema, rows_json_schema
 from mallm_gan.llm.dialects import PROVIDERS, TARGETS, dialect_violations, violations
 from mallm_gan.table.conditions import Condition, Conditions
 from mallm_gan.table.schema import TableSchema
@@ -56,6 +56,7 @@ def _every_schema() -> list[tuple[str, dict]]:
                                                              _conditions(schema)):
             emitted.append((dialect, rows_json_schema(schema, n_rows, conditions, dialect=dialect)))
         emitted.append(("portable", optimizer_json_schema(schema.names)))
+        emitted.append(("portable", optimizer_edits_json_schema(schema.names)))
     return emitted
 
 

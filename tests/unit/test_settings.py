@@ -90,3 +90,17 @@ def test_max_concurrency_has_one_default_the_backends() -> None:
     assert create_llm("local:smollm2-135m", n_parallel=20, max_concurrency=5).max_concurrency == 5
     with pytest.raises(ConfigError, match="max_concurrency"):
         create_llm("openai:m@http://127.0.0.1:9/v1", max_concurrency=0)
+
+
+def test_constraints_are_a_setting_checked_for_form_and_part_of_the_identity() -> None:
+    rules = ["b >= a", {"name": "small", "rule": "a <= 10"}]
+    settings = Settings(constraints=rules, allow_violations=True)
+    assert "constraints" in IDENTITY and "allow_violations" not in IDENTITY
+    assert settings.identity()["constraints"] == ["b >= a", "small: a <= 10"]
+    assert settings.identity() != Settings().identity()
+    assert Settings(constraints=rules).identity() == settings.identity()  # allowing violations is the same run
+    assert settings.to_dict()["constraints"] == rules  # saved as given, a JSON list
+    with pytest.raises(ConfigError) as info:
+        Settings(constraints=[3], allow_violations="yes")
+    assert len(info.value.fields["problems"]) == 2
+    assert "a constraint must be a rule string" in str(info.value) and "allow_violations" in str(info.value)

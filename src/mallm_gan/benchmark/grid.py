@@ -31,19 +31,13 @@ import pandas as pd
 from ..baselines import BASELINES, MissingExtraError, make_baseline
 from ..errors import ConfigError, MallmGanError
 from ..evaluation import evaluate, to_jsonable
-from ..llm.usage import RoleUsage
 from ..table.schema import TableSchema
 from .datasets import DEFAULT_TEST_SIZE, dataset_info, load_split
+from .mallm import MALLM_VARIANTS, CellFailed, fit_sample_mallm_gan
 from .summary import write_summary
 
 logger = logging.getLogger(__name__)
 
-#: MALLM-GAN variants of the ablation: the starting DAG and whether the optimizer revises θ.
-MALLM_VARIANTS: dict[str, dict[str, Any]] = {
-    "mallm-gan": {"dag": "hill-climb", "optimize": True},
-    "mallm-gan-few-shot-dag": {"dag": "hill-climb", "optimize": False},
-    "mallm-gan-few-shot": {"dag": "none", "optimize": False},
-}
 MODELS: tuple[str, ...] = ("real", "smote", "gaussian-copula", "ctgan", "tvae", *MALLM_VARIANTS)
 CELLS_FILE = "cells.jsonl"
 SYNTHETIC_DIR = "synthetic"
@@ -52,10 +46,6 @@ RECORD_VERSION = 2
 
 class CellSkipped(MallmGanError):
     """A cell cannot run here (no paper split, missing extra); recorded, not scored."""
-
-
-class CellFailed(MallmGanError):
-    """A cell ran and failed (e.g. the LLM wrote too few valid rows); recorded as failed with the reason."""
 
 
 @dataclass(frozen=True)
@@ -171,70 +161,6 @@ def latest_records(records: Sequence[dict[str, Any]]) -> dict[tuple[str, int, st
     return {record_key(r): r for r in records}
 
 
-@dataclass
-class MallmRun:
-    """What a MALLM-GAN cell produced besides its rows: usage, θ chosen, time."""
-
-    synthetic: pd.DataFrame
-    info: dict[str, Any]
-
-
-def fit_sample_mallm_gan(
-    train: pd.DataFrame,
-    schema: TableSchema,
-    n: int,
-    *,
-    llm: str | None,
-    seed: int,
-    context: str,
-    variant: str = "mallm-gan",
-    options: dict[str, Any] | None = None,
-) -> MallmRun:
-    """Fit MALLM-GAN (one of :data:`MALLM_VARIANTS`) on ``train`` and sample ``n`` rows.
-
-    Args:
-        options: Further ``MallmGan`` parameters (e.g. ``epochs``), recorded with the cell.
-
-    Raises:
-        CellFailed: the library raised an error (no reachable LLM, budget, too few valid rows); the message
-            says which.
-    """
-    from ..synthesizer import MallmGan
-
-    spec = MALLM_VARIANTS[variant]
-    params = dict(options or {})
-    if not spec["optimize"]:
-        params["optimize"] = False
-    if llm is not None:
-        params["llm"] = llm
-    started = time.perf_counter()
-    try:
-        model = MallmGan(random_state=seed, **params)
-        model.fit(train, target=schema.target, context=context, dag=spec["dag"])
-        fitted = time.perf_counter()
-        synthetic = model.sample(n)
-    except MallmGanError as exc:
-        raise CellFailed(f"{type(exc).__name__}: {exc.message}") from exc
-    # fit and sample together: what the cell cost
-    total = RoleUsage()
-    total.add(model.usage_.total)
-    total.add(model.sample_usage_.total)
-    usage = {"fit": model.usage_.to_dict(), "sample": model.sample_usage_.to_dict()}
-    best = model.history_.best() if model.history_.entries else None
-    info = {
-        "llm_calls": total.calls,
-        "prompt_tokens": total.prompt_tokens,
-        "completion_tokens": total.completion_tokens,
-        "usage": usage,
-        "seconds_fit": round(fitted - started, 3),
-        "seconds_sample": round(time.perf_counter() - fitted, 3),
-        "iterations": len(model.history_.entries),
-        "best_iteration": None if best is None else best.iteration,
-        "dag_edges": len(model.theta_.dag),
-    }
-    return MallmRun(synthetic=synthetic, info=info)
-
-
 def _generate(
     cell: Cell, train: pd.DataFrame, schema: TableSchema, config: BenchmarkConfig
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -268,9 +194,7 @@ def synthetic_path(out: Path, cell: Cell) -> Path:
     return Path(out) / SYNTHETIC_DIR / f"{cell.dataset}-n{cell.n}-{cell.model}-s{cell.seed}.csv"
 
 
-def run_cell(cell: Cell, config: BenchmarkConfig) -> dict[str, Any]:
-    """Run one cell and return its record (status ``ok``, ``skipped`` or ``error``)."""
-    info = dataset_info(cell.dataset, config.data_dir)
+def _new_record(cell: Cell, config: BenchmarkConfig, info: Any) -> dict[str, Any]:
     record: dict[str, Any] = {
         "version": RECORD_VERSION,
         "dataset": cell.dataset,
@@ -285,19 +209,44 @@ def run_cell(cell: Cell, config: BenchmarkConfig) -> dict[str, Any]:
         record["params"] = {"epochs": config.gan_epochs, "threads": config.gan_threads}
     if cell.model in MALLM_VARIANTS:
         record["params"] = {"llm": config.llm, **MALLM_VARIANTS[cell.model], **config.mallm_options}
+    return record
+
+
+def _scores(result: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, Any]:
+    """The record's figures from an evaluation report: MLE as in the paper, privacy and fidelity."""
+    efficacy, attacks = result["efficacy"], result.get("attacks") or {}
+    privacy = {k: result["privacy"][k] for k in ("median_to_train", "share_closer_to_train", "exact_copies")}
+    privacy.update({k: attacks.get(k) for k in ("near_copy_share", "mia_auc", "mia_interval")})
+    return {
+        "status": "ok",
+        "metric": efficacy["metric"],
+        "score": efficacy["best_score"],
+        "best_model": efficacy["best_model"],
+        "scores": {m: s[efficacy["metric"]] for m, s in efficacy["scores"].items()},
+        "notes": efficacy["notes"],
+        "n_train": len(train),
+        "n_test": len(test),
+        "n_synthetic": len(synthetic),
+        "privacy": privacy,
+        "fidelity": {k: result["fidelity"][k] for k in ("shape_score", "trend_score", "detection_auc")},
+    }
+
+
+def _load(cell: Cell, config: BenchmarkConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    try:
+        return load_split(cell.dataset, cell.n, cell.seed, config.data_dir, paper_split=config.paper_splits,
+                          n_test=config.n_test)
+    except ConfigError as exc:
+        raise CellSkipped(exc.message) from exc
+
+
+def run_cell(cell: Cell, config: BenchmarkConfig) -> dict[str, Any]:
+    """Run one cell and return its record (status ``ok``, ``skipped``, ``failed`` or ``error``)."""
+    info = dataset_info(cell.dataset, config.data_dir)
+    record = _new_record(cell, config, info)
     start = time.perf_counter()
     try:
-        try:
-            train, test = load_split(
-                cell.dataset,
-                cell.n,
-                cell.seed,
-                config.data_dir,
-                paper_split=config.paper_splits,
-                n_test=config.n_test,
-            )
-        except ConfigError as exc:
-            raise CellSkipped(exc.message) from exc
+        train, test = _load(cell, config)
         schema = TableSchema.from_dataframe(train, target=info.target, task=info.task)
         synthetic, llm_info = _generate(cell, train, schema, config)
         generated = time.perf_counter()
@@ -306,15 +255,8 @@ def run_cell(cell: Cell, config: BenchmarkConfig) -> dict[str, Any]:
             path.parent.mkdir(parents=True, exist_ok=True)
             synthetic.to_csv(path, index=False)
             record["llm"] = llm_info
-        report = evaluate(
-            synthetic,
-            train,
-            test,
-            target=info.target,
-            schema=schema,
-            random_state=cell.seed,
-            detection=config.detection,
-        )
+        report = evaluate(synthetic, train, test, target=info.target, schema=schema, random_state=cell.seed,
+                          detection=config.detection)
     except CellSkipped as exc:
         record.update(status="skipped", message=exc.message)
     except CellFailed as exc:
@@ -325,22 +267,7 @@ def run_cell(cell: Cell, config: BenchmarkConfig) -> dict[str, Any]:
         logger.exception("cell %s failed", cell.label())
         record.update(status="error", message=f"{type(exc).__name__}: {exc}")
     else:
-        result = report.to_dict()
-        efficacy = result["efficacy"]
-        record.update(
-            status="ok",
-            metric=efficacy["metric"],
-            score=efficacy["best_score"],
-            best_model=efficacy["best_model"],
-            scores={m: s[efficacy["metric"]] for m, s in efficacy["scores"].items()},
-            notes=efficacy["notes"],
-            n_train=len(train),
-            n_test=len(test),
-            n_synthetic=len(synthetic),
-            seconds_generate=round(generated - start, 3),
-            privacy={k: result["privacy"][k] for k in ("median_to_train", "share_closer_to_train", "exact_copies")},
-            fidelity={k: result["fidelity"][k] for k in ("shape_score", "trend_score", "detection_auc")},
-        )
+        record.update(_scores(report.to_dict(), train, test, synthetic), seconds_generate=round(generated - start, 3))
     record["seconds"] = round(time.perf_counter() - start, 3)
     record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return to_jsonable(record)

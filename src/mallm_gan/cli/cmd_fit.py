@@ -99,7 +99,20 @@ def fit(
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
     fresh: Annotated[bool, typer.Option(
         help="Start over in --out, discarding its checkpoint, instead of resuming it.")] = False,
+    feedback: Annotated[bool, typer.Option(
+        help="Tell the optimizer why the best θ's rows were caught (aggregates only, never a real row).",
+    )] = False,
+    optimizer_form: Annotated[str | None, typer.Option(
+        help="dag (whole structure) or edits (add/remove/reverse); default: the form measured for the model.",
+    )] = None,
+    candidates: Annotated[int, typer.Option(help="Candidate θ per optimizer step, asked at once; 1 = paper.")] = 1,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    constraint: Annotated[list[str] | None, typer.Option(
+        "--constraint", help='A rule every row obeys, e.g. "discharge_date >= admission_date" (repeatable).',
+    )] = None,
+    allow_violations: Annotated[bool, typer.Option(
+        help="Keep a rule that some training rows break (it still binds generated rows).",
+    )] = False,
 ) -> None:
     """Fit θ on a table with the adversarial loop; writes RUN_DIR/model.json."""
     setup_logging(verbose)
@@ -126,6 +139,8 @@ def fit(
         dcr_threshold=dcr_threshold, release_gate=release_gate, max_exposure=max_exposure,
         random_state=seed, max_calls=max_calls, max_tokens=max_tokens,
         max_prompt_tokens=max_prompt_tokens, local_only=local_only, timeout=timeout,
+        optimizer_feedback=feedback, optimizer_form=optimizer_form, optimizer_candidates=candidates,
+        constraints=constraint or None, allow_violations=allow_violations,
     )
     model.fit(
         frame, target=target, task=task, context=context or "", metadata=metadata, dag=_read_dag(dag),

@@ -213,6 +213,19 @@ def optimizer_json_schema(columns: Sequence[str]) -> dict[str, Any]:
     return {"title": "theta", **answer}
 
 
+def optimizer_edits_json_schema(columns: Sequence[str]) -> dict[str, Any]:
+    """JSON Schema of the optimizer's answer in the edit form: ``{"add": [[parent, child], ...], "remove": [...],
+    "reverse": [...], "instruction": str}``, a few edges per list.
+
+    Portable on every provider, as :func:`optimizer_json_schema` is: the same two-name edges, all keys
+    required, no other key, and the instruction's length left to the prompt and the reader.
+    """
+    whole = optimizer_json_schema(columns)  # raises on no column names
+    pairs = dict(whole["properties"]["dag"], maxItems=max(2, len(list(columns))))
+    answer = _object({"add": pairs, "remove": dict(pairs), "reverse": dict(pairs), "instruction": {"type": "string"}})
+    return {"title": "theta_edits", **answer}
+
+
 def column_schemas(answer: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The per-column schemas of a rows schema of either dialect, by column name (for readers of requests:
     test doubles and tests)."""
@@ -222,4 +235,5 @@ def column_schemas(answer: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return dict(row.get("properties") or {})
 
 
-__all__ = ["column_schemas", "condition_narrowing", "optimizer_json_schema", "rows_json_schema"]
+__all__ = ["column_schemas", "condition_narrowing", "optimizer_edits_json_schema", "optimizer_json_schema",
+           "rows_json_schema"]

@@ -29,6 +29,8 @@ from ..table.values import canonical, canonical_strings, numeric_values
 log = logging.getLogger(__name__)
 
 KINDS = DISCRIMINATORS  # the kinds the settings accept
+#: The level naming a column's missing-value indicator in :meth:`TableEncoder.feature_names`.
+MISSING_FEATURE = "<missing>"
 
 
 class TableEncoder:
@@ -84,6 +86,19 @@ class TableEncoder:
             if column.name in self.with_missing_:
                 blocks.append(missing.astype("float64")[:, None])
         return np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
+
+    def feature_names(self) -> list[tuple[str, str | None]]:
+        """(column, level) of each encoded feature, in :meth:`transform`'s order: level None for a number,
+        the category's key for a one-hot, ``"<missing>"`` for a missing indicator."""
+        names: list[tuple[str, str | None]] = []
+        for column in self.schema.columns:
+            if column.name in self.numeric_:
+                names.append((column.name, None))
+            else:
+                names.extend((column.name, level) for level in self.levels_[column.name])
+            if column.name in self.with_missing_:
+                names.append((column.name, MISSING_FEATURE))
+        return names
 
 
 def real_holdout(n: int, test_size: float, seed: int) -> np.ndarray:
@@ -216,6 +231,25 @@ class Discriminator:
         import xgboost as xgb
 
         return (self._booster.predict(xgb.DMatrix(x)) >= 0.5).astype(float)
+
+    def feature_weights(self) -> np.ndarray | None:
+        """How much the current classifier leans on each encoded feature (None before the first update).
+
+        The logistic regression's coefficients (signed: positive pushes towards "real"); the XGBoost
+        booster's total gain per feature (unsigned, 0 for features it never split on).
+        """
+        width = self.x_holdout_.shape[1]
+        if self.kind == "logistic":
+            return None if self._model is None else np.asarray(self._model.coef_[0], dtype=float)
+        if self._booster is None:
+            return None
+        gains = self._booster.get_score(importance_type="total_gain")
+        weights = np.zeros(width)
+        for name, gain in gains.items():
+            index = int(name.lstrip("f"))
+            if index < width:
+                weights[index] = float(gain)
+        return weights
 
     def real_recall(self) -> float | None:
         """Share of the real holdout rows the current classifier calls real (None without a holdout)."""

@@ -26,6 +26,7 @@ from .answer_schema import rows_json_schema
 from .exposure import ExposureLedger
 from .parsing import parse_rows
 from .prompts import generator_messages
+from .row_rules import narrow_to_combinations
 from .seeds import derive_seed
 from .validation import RejectionReport, RowValidator
 
@@ -127,7 +128,9 @@ class Generator:
             role="generator",
             temperature=self.temperature,
             max_tokens=self._max_tokens(examples, n_rows),
-            json_schema=rows_json_schema(self.schema, n_rows, constraints, dialect=self.client.schema_dialect),
+            json_schema=narrow_to_combinations(
+                rows_json_schema(self.schema, n_rows, constraints, dialect=self.client.schema_dialect), self.schema,
+            ),
             seed=seed,
         )
         rows: list[dict[str, Any]] = []

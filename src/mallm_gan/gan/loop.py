@@ -26,9 +26,11 @@ from ..theta.process import DataGenerationProcess
 from .clients import Clients
 from .discriminator import Discriminator, Update, real_holdout
 from .exposure import ExposureLedger
+from .feedback import structure_record
 from .generator import Generator
 from .optimizer import History, HistoryEntry, Optimizer
 from .progress import Patience, Progress, Stop, StopReason
+from .proposals import Proposer, default_form
 from .seeds import Stream, stream_seed
 from .validation import RowValidator
 
@@ -87,8 +89,11 @@ class _Loop:
         self.generator = Generator(clients.generator, schema, temperature=settings.generator_temperature,
                                    rows_per_call=settings.rows_per_call, max_rounds=settings.max_rounds,
                                    exposure=self.exposure)
-        self.optimizer = Optimizer(clients.optimizer, schema, temperature=settings.optimizer_temperature,
-                                   top_k=settings.top_k)
+        optimizer = Optimizer(clients.optimizer, schema, temperature=settings.optimizer_temperature,
+                              top_k=settings.top_k, form=settings.optimizer_form or default_form(clients.optimizer))
+        self.proposer = Proposer(optimizer, schema, train, self.discriminator, self.generator, self.validator,
+                                 feedback=settings.optimizer_feedback, candidates=settings.optimizer_candidates,
+                                 max_prompt_tokens=settings.max_prompt_tokens, n_examples=settings.n_examples)
         self.per_epoch = math.ceil(len(train) / settings.batch_size)
         self.total = settings.epochs * self.per_epoch
 
@@ -153,7 +158,7 @@ class _Loop:
         uninterrupted run would have, and book it to that iteration."""
         last, before = progress.history.entries[-1], progress.usage.total
         seed = stream_seed(self.data.seed, Stream.OPTIMIZE, last.iteration)
-        progress.current_theta, progress.current_origin = await self.optimizer.propose(progress.history, seed=seed)
+        progress.current_theta, progress.current_origin = await self.proposer.propose(progress.history, seed=seed)
         progress.proposal_pending = False
         after = progress.usage.total
         last.calls += after.calls - before.calls
@@ -182,7 +187,7 @@ class _Loop:
         if it < self.total - 1 and not stop_early:
             try:
                 seed = stream_seed(self.data.seed, Stream.OPTIMIZE, it)
-                progress.current_theta, progress.current_origin = await self.optimizer.propose(history, seed=seed)
+                progress.current_theta, progress.current_origin = await self.proposer.propose(history, seed=seed)
             except BudgetExceededError as exc:
                 # the iteration is finished; its proposal is made first thing when the run resumes
                 pending, progress.proposal_pending = exc, True
@@ -230,6 +235,7 @@ class _Loop:
             iteration=it, epoch=epoch, batch=batch, theta=theta, raw_score=raw, score=raw,
             real_indices=[int(i) for i in idx], synthetic=runstate.to_records(synthetic),
             split_seed=split_seed, report=result.report.to_dict(), origin=origin,
+            structure=structure_record(train, synthetic, self.data.schema, theta.dag),
         )
         return entry, part
 

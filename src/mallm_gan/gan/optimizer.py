@@ -13,9 +13,9 @@ from ..settings import SELECTIONS
 from ..table.schema import TableSchema
 from ..theta.causal import validate_dag
 from ..theta.process import DataGenerationProcess
-from .answer_schema import optimizer_json_schema
+from .answer_schema import optimizer_edits_json_schema, optimizer_json_schema
 from .discriminator import Discriminator, Update
-from .optimizer_reply import parse_optimizer_reply
+from .optimizer_reply import apply_edits, parse_optimizer_edits, parse_optimizer_reply
 from .prompts import optimizer_messages
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class HistoryEntry:
     """Synthetic rows of this iteration held out to score θ."""
     recall: float | None = None
     """Share of them the discriminator called synthetic at the last re-scoring (gives the score's noise)."""
+    structure: list[dict[str, Any]] = field(default_factory=list)
+    """Each edge of θ with its dependence in real vs synthetic rows (:func:`~.feedback.structure_record`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,7 +54,7 @@ class HistoryEntry:
             "rescored": self.rescored, "origin": self.origin, "calls": self.calls, "tokens": self.tokens,
             "seconds": round(self.seconds, 3), "report": self.report, "split_seed": self.split_seed,
             "real_indices": self.real_indices, "synthetic": self.synthetic, "held_out": self.held_out,
-            "recall": self.recall,
+            "recall": self.recall, "structure": self.structure,
         }
 
     @classmethod
@@ -65,6 +67,7 @@ class HistoryEntry:
             tokens=data.get("tokens", {}), seconds=data.get("seconds", 0.0),
             origin=data.get("origin", "initial"), rescored=list(data.get("rescored", [])),
             held_out=data.get("held_out", 0), recall=data.get("recall"),
+            structure=list(data.get("structure") or []),
         )
 
 
@@ -182,27 +185,32 @@ class Optimizer:
     """
 
     def __init__(
-        self, client: LLMClient, schema: TableSchema, *, temperature: float = 1.0, top_k: int = 3
+        self, client: LLMClient, schema: TableSchema, *, temperature: float = 1.0, top_k: int = 3,
+        form: str = "dag",
     ) -> None:
         self.client = client
         self.schema = schema
         self.temperature = temperature
         self.top_k = top_k
+        self.form = form
 
     def _max_tokens(self) -> int:
         # room for about two edges per column plus a full instruction; a longer reply is a model repeating
         # itself (a cut reply is still parsed, and its edges repaired)
         return min(1024, 200 + 24 * len(self.schema.names))
 
-    async def propose(self, history: History, *, seed: int) -> tuple[DataGenerationProcess, str]:
+    async def propose(
+        self, history: History, *, seed: int, feedback: str = ""
+    ) -> tuple[DataGenerationProcess, str]:
         top = history.top_k(self.top_k)
         best = top[0].theta  # history.best(): the θ the prompt calls the best so far is the one fit keeps
         pairs = [(e.theta, e.score) for e in top]
-        messages = optimizer_messages(pairs, self.schema, context=best.context)
+        messages = optimizer_messages(pairs, self.schema, context=best.context, feedback=feedback, form=self.form)
+        schema = (optimizer_edits_json_schema if self.form == "edits" else optimizer_json_schema)(self.schema.names)
         try:
             completion = await self.client.complete(
                 messages, role="optimizer", temperature=self.temperature, max_tokens=self._max_tokens(),
-                json_schema=optimizer_json_schema(self.schema.names), seed=seed,
+                json_schema=schema, seed=seed,
             )
         except BudgetExceededError:
             raise
@@ -212,14 +220,27 @@ class Optimizer:
             log.warning("optimizer call failed (%s); keeping the best θ", exc)
             return best, f"kept best: optimizer call failed ({type(exc).__name__})"
         try:
-            edges, instruction = parse_optimizer_reply(completion.text, self.schema.names)
+            edges, instruction, skipped = read_reply(completion.text, self.schema.names, best.dag, self.form)
         except ParseError as exc:
             log.warning("optimizer reply unusable (%s); keeping the best θ", exc)
             return best, "kept best: unparseable reply"
         check = validate_dag(edges, self.schema.names)
         instruction = instruction.strip() or best.instruction
         theta = DataGenerationProcess(context=best.context, dag=tuple(check.edges), instruction=instruction)
-        if check.dropped:
-            reasons = sorted({reason for _, reason in check.dropped})
-            return theta, f"repaired: dropped {len(check.dropped)} edge(s) ({', '.join(reasons)})"
+        dropped = [reason for _, reason in [*skipped, *check.dropped]]
+        if dropped:
+            return theta, f"repaired: dropped {len(dropped)} edge(s) ({', '.join(sorted(set(dropped)))})"
         return theta, "proposed"
+
+
+def read_reply(
+    text: str | None, columns: list[str], base: tuple[tuple[str, str], ...], form: str
+) -> tuple[list[tuple[str, str]], str, list[tuple[object, str]]]:
+    """The edges and instruction of an optimizer answer in ``form``, and the edits that could not be made
+    (always none for the whole-DAG form). Raises ParseError when nothing can be read."""
+    if form == "edits":
+        reply = parse_optimizer_edits(text, columns)
+        edges, skipped = apply_edits(base, reply)
+        return edges, reply.instruction, list(skipped)
+    edges, instruction = parse_optimizer_reply(text, columns)
+    return edges, instruction, []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ParseError
@@ -108,4 +109,103 @@ def parse_optimizer_reply(text: str | None, columns: Sequence[str]) -> tuple[lis
     )
 
 
-__all__ = ["parse_optimizer_reply"]
+# -- the edit form: named edge changes to the best version's structure --------------------------------------
+EDIT_KINDS = ("add", "remove", "reverse")
+_EDIT_KEYS = {"add": ("add", "add_edges", "added"), "remove": ("remove", "remove_edges", "removed", "delete"),
+              "reverse": ("reverse", "reverse_edges", "reversed", "flip")}
+_EDIT_LINE = re.compile(r"^\s*(?:[-*•]|\d+[.)])?\s*(add|remove|delete|reverse|flip)\s*:?\s*(.+)$", re.IGNORECASE)
+_EDIT_ALIAS = {"delete": "remove", "flip": "reverse"}
+
+
+@dataclass(frozen=True)
+class EditReply:
+    """The optimizer's answer in the edit form: edges to add, remove and reverse, and the new instruction."""
+
+    add: tuple[Edge, ...] = ()
+    remove: tuple[Edge, ...] = ()
+    reverse: tuple[Edge, ...] = ()
+    instruction: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.add or self.remove or self.reverse or self.instruction)
+
+
+def _edits_from_mapping(value: Mapping[str, Any], resolve) -> dict[str, list[Edge]] | None:
+    found: dict[str, list[Edge]] = {}
+    for kind in EDIT_KINDS:
+        has, items = _lookup(value, _EDIT_KEYS[kind])
+        if not has or items is None:
+            continue
+        edges = edges_from_value(items, resolve)
+        if edges is None and isinstance(items, (list, tuple)) and len(items) == 2:
+            edges = edges_from_value([items], resolve)  # one bare pair instead of a list of pairs
+        found[kind] = edges or []
+    return found or None
+
+
+def _edits_from_lines(text: str, resolve) -> dict[str, list[Edge]]:
+    found: dict[str, list[Edge]] = {kind: [] for kind in EDIT_KINDS}
+    for raw in text.splitlines():
+        match = _EDIT_LINE.match(raw.strip().strip("`"))
+        if match:
+            kind = _EDIT_ALIAS.get(match.group(1).lower(), match.group(1).lower())
+            found[kind].extend(edges_from_lines(match.group(2), resolve))
+    return found
+
+
+def parse_optimizer_edits(text: str | None, columns: Sequence[str]) -> EditReply:
+    """Read an edit-form answer: ``{"add": [[p, c], ...], "remove": [...], "reverse": [...],
+    "instruction": "..."}`` (any of the lists may be missing or empty; edges as pairs or ``"A -> B"``),
+    else ``add: A -> B`` style lines and an ``Instruction:`` line. Names are mapped as in
+    :func:`parse_optimizer_reply`; whether the edits apply is :func:`apply_edits`' question.
+
+    Raises:
+        ParseError: the reply is empty or holds no edit and no instruction.
+    """
+    if text is None or not text.strip():
+        raise ParseError("the optimizer's reply is empty")
+    resolve = _resolver(list(columns))
+    for value in jsontext.values(text):
+        if not isinstance(value, Mapping):
+            continue
+        edits = _edits_from_mapping(value, resolve)
+        has_instruction, instruction = _lookup(value, _INSTRUCTION_KEYS)
+        instruction = instruction.strip() if isinstance(instruction, str) else ""
+        if edits is not None or (has_instruction and instruction):
+            edits = edits or {}
+            return EditReply(*(tuple(edits.get(kind, ())) for kind in EDIT_KINDS), instruction=instruction)
+    edits = _edits_from_lines(text, resolve)
+    reply = EditReply(*(tuple(edits[kind]) for kind in EDIT_KINDS), instruction=_instruction_from_text(text))
+    if reply.empty:
+        snippet = " ".join(text.split())[:200]
+        raise ParseError(f"could not read edits or an instruction from the optimizer's reply: {snippet!r}",
+                         problems=["no JSON object with add/remove/reverse/instruction, no 'add: A -> B' line"])
+    return reply
+
+
+def apply_edits(edges: Sequence[Edge], reply: EditReply) -> tuple[list[Edge], list[tuple[Edge, str]]]:
+    """``edges`` with the reply's removals, reversals and additions made, in that order, and the edits that
+    could not be made with the reason: "remove: no such edge", "reverse: no such edge", "add: already
+    there". Acyclicity and column names are left to :func:`mallm_gan.theta.causal.validate_dag`."""
+    current = list(dict.fromkeys(edges))
+    skipped: list[tuple[Edge, str]] = []
+    for edge in reply.remove:
+        if edge in current:
+            current.remove(edge)
+        else:
+            skipped.append((edge, "remove: no such edge"))
+    for edge in reply.reverse:
+        if edge in current:
+            current[current.index(edge)] = (edge[1], edge[0])
+        else:
+            skipped.append((edge, "reverse: no such edge"))
+    for edge in reply.add:
+        if edge in current:
+            skipped.append((edge, "add: already there"))
+        else:
+            current.append(edge)
+    return current, skipped
+
+
+__all__ = ["EDIT_KINDS", "EditReply", "apply_edits", "parse_optimizer_edits", "parse_optimizer_reply"]

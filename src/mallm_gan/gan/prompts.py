@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, SchemaError
+from ..settings import OPTIMIZER_FORMS
 from ..table.schema import Column, TableSchema, is_missing, round_to
 from ..theta.process import DataGenerationProcess
 
@@ -131,6 +132,8 @@ def generator_messages(
     ]
     if conditions_text and conditions_text.strip():
         request.append(f"Every row must satisfy this condition: {conditions_text.strip()}")
+    if schema.constraints:
+        request.append("Every row must obey the rules listed in the schema.")
     if extra_instruction and extra_instruction.strip():
         request.append(extra_instruction.strip())
     # the examples already spell out the column order; repeating long names would cost on every call
@@ -160,7 +163,8 @@ def _format_score(score: float) -> str:
 
 
 def optimizer_messages(
-    pairs: Sequence[tuple[DataGenerationProcess, float]], schema: TableSchema, *, context: str
+    pairs: Sequence[tuple[DataGenerationProcess, float]], schema: TableSchema, *, context: str,
+    feedback: str = "", form: str = "dag",
 ) -> list[Message]:
     """The optimizer's meta-prompt: earlier (θ, score) pairs, worst first and best last, and the request.
 
@@ -170,7 +174,12 @@ def optimizer_messages(
             score is shown as unknown.
         schema: The table's schema (the optimizer may only use its column names).
         context: What the data is about.
+        feedback: A block on why the best version's rows were told apart (:mod:`mallm_gan.gan.feedback`),
+            placed after the versions; empty for the paper's meta-prompt.
+        form: ``"dag"`` asks for the whole new structure, ``"edits"`` for edges to add, remove or reverse.
     """
+    if form not in OPTIMIZER_FORMS:
+        raise ConfigError(f"optimizer form must be one of {list(OPTIMIZER_FORMS)}, got {form!r}")
     if not pairs:
         raise ConfigError("the optimizer needs at least one (θ, score) pair")
     # best last: models weigh the end of the prompt most
@@ -194,16 +203,32 @@ def optimizer_messages(
             "ones. The versions are sorted from the worst score to the best: the last one is the best so "
             "far.",
             "\n\n".join(blocks),
-            "Write a new causal structure and task instruction that you expect to get a lower score than "
-            "every version above. You may add, remove or reverse edges, and rewrite the instruction so that "
-            "it helps the generator follow the structure and make realistic, diverse rows. Use only these "
-            f"column names, spelled exactly as here: {_dumps(names)}. The causal structure must be acyclic. "
-            f"Keep the instruction under {MAX_INSTRUCTION_CHARS} characters.\n"
-            "Answer with JSON only, no other text, in this form:\n"
-            '{"dag": [["parent", "child"], ...], "instruction": "..."}',
+            *([feedback.strip()] if feedback.strip() else []),
+            _optimizer_request(names, form),
         ]
     )
     return [{"role": "system", "content": OPTIMIZER_ROLE}, {"role": "user", "content": user}]
+
+
+def _optimizer_request(names: Sequence[str], form: str) -> str:
+    common = (
+        "it helps the generator follow the structure and make realistic, diverse rows. Use only these "
+        f"column names, spelled exactly as here: {_dumps(list(names))}. The causal structure must be acyclic. "
+        f"Keep the instruction under {MAX_INSTRUCTION_CHARS} characters.\n"
+        "Answer with JSON only, no other text, in this form:\n"
+    )
+    if form == "edits":
+        return (
+            "Change the last (best) version so that you expect a lower score than every version above: name "
+            "the few edges to add, to remove and to reverse (each as [parent, child], as it reads now; leave a "
+            "list empty when there is nothing to change), and rewrite the instruction so that " + common
+            + '{"add": [["parent", "child"]], "remove": [], "reverse": [], "instruction": "..."}'
+        )
+    return (
+        "Write a new causal structure and task instruction that you expect to get a lower score than "
+        "every version above. You may add, remove or reverse edges, and rewrite the instruction so that "
+        + common + '{"dag": [["parent", "child"], ...], "instruction": "..."}'
+    )
 
 
 # -- sizes ------------------------------------------------------------------------------------------

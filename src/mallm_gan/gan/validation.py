@@ -6,7 +6,8 @@ Three steps, each counting what it drops so nothing disappears silently:
    prose-wrapped, Python-repr, trailing commas, JSON lines, truncated output) and counts the problems by
    reason.
 2. :class:`RowValidator` coerces every value to its column's kind and precision (:mod:`mallm_gan.table.coerce`),
-   rejects what cannot be repaired, checks structured conditions and applies the copy guard.
+   rejects what cannot be repaired, checks structured conditions and the rules across columns
+   (:mod:`mallm_gan.table.constraints`) and applies the copy guard.
 3. :class:`RejectionReport` counts generated, accepted and rejected rows by reason and by column.
 
 The copy guard compares *normalised* rows (training and generated rows go through the same coercion), so
@@ -26,6 +27,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..table.coerce import checker, normalise_frame
+from ..table.constraints import schema_constraints
 from ..table.schema import TableSchema, fold
 from .gate import GateSetting, ReleaseGate
 from .parsing import ParseResult
@@ -165,6 +167,9 @@ class RowValidator:
             directly; ``"off"`` (default here; :class:`~mallm_gan.MallmGan` defaults to ``"auto"``) or None
             disables it.
         dcr_threshold: The older spelling of a numeric ``release_gate``.
+        check_constraints: Reject a row that breaks one of the schema's rules across columns
+            ("constraint_violated", counted by rule name in ``by_column``). A rule that no row can satisfy
+            under the conditions is a ConfigError here, before any row is asked for.
     """
 
     def __init__(
@@ -177,6 +182,7 @@ class RowValidator:
         conditions: Conditions | None = None,
         release_gate: GateSetting = "off",
         dcr_threshold: float | None = None,
+        check_constraints: bool = True,
     ) -> None:
         if copy_policy not in COPY_POLICIES:
             raise ConfigError(f"copy_policy must be one of {list(COPY_POLICIES)}, got {copy_policy!r}")
@@ -191,6 +197,9 @@ class RowValidator:
         self.copy_k = int(copy_k)
         self.conditions = conditions if conditions else None
         self.release_gate = release_gate
+        self.constraints = schema_constraints(schema) if check_constraints and schema.constraints else None
+        if self.constraints is not None:
+            self.constraints.check_feasible(schema, self.conditions)
         self._names = schema.names
         self._name_set = set(self._names)
         self._plan = [(c.name, checker(c), c.nullable) for c in schema.columns]
@@ -204,7 +213,7 @@ class RowValidator:
         """Validate ``records`` (dicts from :func:`parse_rows`); never raises on bad records."""
         report = RejectionReport()
         kept: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-        names, conditions, counts = self._names, self.conditions, self._train_counts
+        names, conditions, counts, constraints = self._names, self.conditions, self._train_counts, self.constraints
         for record in records:
             report.generated += 1
             if not isinstance(record, Mapping):
@@ -227,6 +236,10 @@ class RowValidator:
                 row = dict(zip(names, values, strict=True))
                 if conditions is not None and not conditions.matches(row):
                     report.reject("condition_not_met", conditions.first_failure(row))
+                    continue
+                broken = constraints.first_broken(row) if constraints is not None else None
+                if broken is not None:
+                    report.reject("constraint_violated", broken)
                     continue
                 count = counts.get(key, 0)
                 if count and self.copy_policy == "never":

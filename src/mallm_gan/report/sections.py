@@ -210,6 +210,25 @@ def _edges_cell(added: list[Edge], removed: list[Edge]) -> str:
     )
 
 
+def _structure_cell(structure: Any) -> str:
+    """Each edge's dependence in real / synthetic rows, the largest differences first (a run file without
+    the numbers shows a dash)."""
+    if not isinstance(structure, list) or not structure:
+        return '<span class="muted">–</span>'
+
+    def gap(item: Mapping[str, Any]) -> float:
+        real, synthetic = item.get("real"), item.get("synthetic")
+        return abs(abs(real) - abs(synthetic)) if isinstance(real, (int, float)) and isinstance(
+            synthetic, (int, float)) else 0.0
+
+    lines = [f"{esc(item['edge'][0])} → {esc(item['edge'][1])}: {num(item.get('real'))} / {num(item.get('synthetic'))}"
+             for item in sorted(structure, key=gap, reverse=True) if isinstance(item, Mapping) and item.get("edge")]
+    if len(lines) <= 3:
+        return "<br>".join(lines)
+    return "<br>".join(lines[:2]) + f"<details><summary>{len(lines) - 2} more</summary>" + "<br>".join(lines[2:]) + (
+        "</details>")
+
+
 _SELECTION_NOTES = {
     "significant": "The best θ (selection <i>significant</i>) is the earliest one that no later θ beats by more "
                    "than two standard errors of the difference of their re-scored accuracies: smaller "
@@ -225,6 +244,7 @@ def trajectory_section(run: RunData) -> str:
     head = ["#", "epoch", "origin", "instruction", "edges", "edges added / removed", "raw", "re-scored"]
     truth = run.true_dag
     head += ["GED to true DAG"] if truth is not None else []
+    head += ["edge dependence, real / synthetic"]
     rows, classes = [], []
 
     previous = run.initial_theta
@@ -251,17 +271,21 @@ def trajectory_section(run: RunData) -> str:
             num(entry_score(entry)),
         ]
         row += [str(graph_edit_distance(edges, truth))] if truth is not None else []
+        row += [_structure_cell(entry.structure)]
         rows.append(row)
         classes.append("best" if i == best else "")
         previous = theta
     note = (
         '<p class="small muted">Iterations and epochs count from 1. "origin" says how the θ came about '
         "(the optimizer's proposal, a repaired proposal, or the best θ kept when a reply was unusable); "
-        "edges are compared with the previous iteration's θ. "
+        "edges are compared with the previous iteration's θ. \"Edge dependence\" is, for each edge of θ, "
+        "the dependence of its two columns in the real training rows and in that iteration's synthetic rows "
+        "(Cramér's V, correlation or correlation ratio as fits the columns): an edge whose synthetic number "
+        "falls well below the real one is a dependency θ claims that the rows do not keep. "
         + _SELECTION_NOTES.get(run.selection, "")
         + "</p>"
     )
-    body = table(head, rows, [0, 1, 4, 6, 7, 8], classes, {3: "instr", 5: "edges"})
+    body = table(head, rows, [0, 1, 4, 6, 7, 8], classes, {3: "instr", 5: "edges", len(head) - 1: "edges"})
     return section("trajectory", "θ trajectory", note + body)
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import SchemaError
 from ..runstate import read_json
+from .constraint_syntax import rule_texts
 
 Kind = Literal["numerical", "categorical", "boolean", "datetime"]
 KINDS: tuple[str, ...] = ("numerical", "categorical", "boolean", "datetime")
@@ -132,6 +133,8 @@ class TableSchema:
     target: str | None = None
     task: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: Rules across columns in canonical text (see :mod:`mallm_gan.table.constraints`).
+    constraints: tuple[str, ...] = ()
 
     # -- access -------------------------------------------------------------------------------------
     @property
@@ -225,8 +228,9 @@ class TableSchema:
                 columns.append(Column.from_dict(merged))
             else:
                 columns.append(column)
-        extra = {k: v for k, v in metadata.items() if k not in ("columns", "target", "task")}
-        merged = replace(self, columns=tuple(columns), extra={**self.extra, **extra})
+        extra = {k: v for k, v in metadata.items() if k not in ("columns", "target", "task", "constraints")}
+        merged = replace(self, columns=tuple(columns), extra={**self.extra, **extra},
+                         constraints=(*self.constraints, *rule_texts(metadata.get("constraints"))))
         return merged.with_target(metadata.get("target", self.target), metadata.get("task", self.task))
 
     # -- text and JSON ------------------------------------------------------------------------------
@@ -235,6 +239,9 @@ class TableSchema:
         lines = [c.describe() for c in self.columns]
         if self.target:
             lines.append(f"Target column: {self.target} ({self.task}).")
+        if self.constraints:
+            lines.append("Rules every row must obey:")
+            lines += [f"- {rule}" for rule in self.constraints]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -245,13 +252,15 @@ class TableSchema:
             out["task"] = self.task
         if self.extra:
             out["extra"] = self.extra
+        if self.constraints:
+            out["constraints"] = list(self.constraints)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TableSchema:
         columns = tuple(Column.from_dict(c) for c in data["columns"])
         return cls(columns=columns, target=data.get("target"), task=data.get("task"),
-                   extra=data.get("extra", {}))
+                   extra=data.get("extra", {}), constraints=tuple(rule_texts(data.get("constraints"))))
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)

@@ -8,7 +8,11 @@ It answers the two kinds of request the method sends, reading only what a real m
   the closest ones), numbers jittered within the schema's bounds, occasionally a category seen in the schema
   but not in the examples. So rows follow the given DAG, as a model that obeys θ would.
 - optimizer requests: it takes the best (last) version's causal structure and instruction and returns them
-  with one random edge added, removed or reversed, kept acyclic.
+  with one random edge added, removed or reversed, kept acyclic. When the prompt carries a feedback block
+  (``<feedback>``), it follows the block's first structure hint instead, half of the time: it adds the
+  strongest real dependency the structure leaves out, or removes an edge the real rows do not show. That
+  is a scripted reading of the hints, not a model's; it checks whether the hints point the right way.
+  Asked for the edit form (schema title ``theta_edits``), it answers with the same change as named edits.
 
 It is served through :class:`~mallm_gan.testing.fake_server.FakeOpenAIServer`, so the real HTTP client
 (concurrency, retries, JSON schema response formats, ``n``, seeds) is exercised. Its purposes are fast tests
@@ -65,12 +69,14 @@ class SimulatedResponder:
 
     Args:
         explore: Chance of writing a schema category not among the examples (keeps rare categories alive).
+        follow: Chance of following the first structure hint of a feedback block, when there is one.
         jitter: Standard deviation of numeric noise, as a share of the column's range.
     """
 
-    def __init__(self, *, explore: float = 0.05, jitter: float = 0.05) -> None:
+    def __init__(self, *, explore: float = 0.05, jitter: float = 0.05, follow: float = 0.5) -> None:
         self.explore = explore
         self.jitter = jitter
+        self.follow = follow
         self._lock = threading.Lock()
         self.calls = {"generator": 0, "optimizer": 0, "other": 0}
 
@@ -153,13 +159,26 @@ class SimulatedResponder:
         structure = best.split("Task instruction:", 1)[0]
         instruction = best.split("Task instruction:", 1)[1].split("\nScore:", 1)[0].strip() if (
             "Task instruction:" in best) else ""
-        edge = ((schema.get("properties") or {}).get("dag") or {}).get("items") or {}
+        properties = schema.get("properties") or {}
+        edge = (properties.get("dag") or properties.get("add") or {}).get("items") or {}
         names = (edge.get("items") or {}).get("enum", [])
         if not names:
             found = re.search(r"column names, spelled exactly as here: (\[.*?\])", text)
             names = json.loads(found.group(1)) if found else []
         edges = list(validate_dag(_edges(structure), names).edges) if names else _edges(structure)
-        edited = random_edit(edges, names, rng) if names else tuple(edges)
+        # the coin is tossed only when there is a hint, so prompts without feedback get the same edits as before
+        hinted = _follow_hint(edges, text)
+        if hinted is not None and not rng.random() < self.follow:
+            hinted = None
+        edited = hinted if hinted is not None else random_edit(edges, names, rng) if names else tuple(edges)
+        if schema.get("title") == "theta_edits":
+            added = [e for e in edited if e not in edges]
+            reversed_ = [e for e in edges if (e[1], e[0]) in added]
+            return json.dumps({
+                "add": [list(e) for e in added if (e[1], e[0]) not in edges],
+                "remove": [list(e) for e in edges if e not in edited and e not in reversed_],
+                "reverse": [list(e) for e in reversed_], "instruction": instruction,
+            })
         return json.dumps({"dag": [list(e) for e in edited], "instruction": instruction})
 
     def _jitter(self, value: float, spec: dict[str, Any], rng: np.random.Generator) -> float | int:
@@ -171,6 +190,29 @@ class SimulatedResponder:
         if high is not None:
             value = min(high, value)
         return _quantise(value, spec)
+
+
+_FEEDBACK = re.compile(r"<feedback>(.*?)</feedback>", re.DOTALL)
+_HINT_REMOVE = re.compile(r"^- (.+?) -> (.+?): .*consider removing this edge", re.MULTILINE)
+_HINT_ADD = re.compile(r"^- (.+?) and (.+?): .*no edge joins them", re.MULTILINE)
+
+
+def _follow_hint(edges: list[tuple[str, str]], text: str) -> tuple[tuple[str, str], ...] | None:
+    """The structure after the feedback block's first hint (add a left-out dependency, else remove an edge
+    real rows do not show); None when the prompt has no usable hint."""
+    from ..theta.graphs import is_acyclic
+
+    block = _FEEDBACK.search(text)
+    if block is None:
+        return None
+    for a, b in _HINT_ADD.findall(block.group(1)):
+        for edge in ((a, b), (b, a)):
+            if edge not in edges and is_acyclic([*edges, edge]):
+                return (*edges, edge)
+    for a, b in _HINT_REMOVE.findall(block.group(1)):
+        if (a, b) in edges:
+            return tuple(e for e in edges if e != (a, b))
+    return None
 
 
 def _close(a: Any, b: Any, spec: dict[str, Any]) -> bool:
