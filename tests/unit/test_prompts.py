@@ -209,18 +209,6 @@ def test_generator_messages_conditions_and_extra(mixed, theta):
             generator_messages(theta, schema, mixed, n_rows=bad)
 
 
-def test_calls_of_a_round_share_everything_but_their_examples_as_a_prefix(mixed, theta):
-    schema = TableSchema.from_dataframe(mixed)
-    one = generator_messages(theta, schema, mixed.iloc[0:2], n_rows=3)
-    two = generator_messages(theta, schema, mixed.iloc[2:4], n_rows=3)
-    assert one[0] == two[0]  # θ and the schema
-    first, second = one[1]["content"], two[1]["content"]
-    shared = len(first[: first.index("<examples>")])
-    assert first[:shared] == second[:shared] and "<request>" in first[:shared]
-    assert first.index("</request>") < first.index("<examples>")  # the examples, which vary, come last
-    assert "differ from every example row" in first
-
-
 # -- rows JSON schema ---------------------------------------------------------------------------------
 DIALECTS = pytest.mark.parametrize("dialect", ["portable", "positional"])
 

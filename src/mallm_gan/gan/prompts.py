@@ -108,10 +108,7 @@ def generator_messages(
     conditions_text: str | None = None,
     extra_instruction: str | None = None,
 ) -> list[Message]:
-    """The generator's chat: θ as the system prompt; the request, then the example rows, as the user turn.
-
-    What every call of a round shares (θ, the schema, the request) comes first, the example rows last, so a
-    server that caches prompt prefixes (llama.cpp's slots, OpenAI's) evaluates only each call's examples.
+    """The generator's chat: θ as the system prompt; the example rows and the request as the user turn.
 
     Args:
         theta: The data generation process.
@@ -124,11 +121,16 @@ def generator_messages(
     if not isinstance(n_rows, (int, np.integer)) or isinstance(n_rows, bool) or n_rows < 1:
         raise ConfigError(f"n_rows must be a positive integer, got {n_rows!r}")
     names = schema.names
-    plural = "s" if n_rows != 1 else ""
+    parts = []
+    if len(examples):
+        parts.append(
+            "<examples>\n"
+            'Real rows from the data, as JSON: "rows" lists the values of each row in the order of '
+            '"columns".\n' + examples_payload(examples, schema) + "\n</examples>"
+        )
     request = [
-        f"Write exactly {n_rows} new row{plural} of this table. Follow the causal structure, the schema and "
-        "the task instruction. The rows must be new: each must differ from every example row in several "
-        "values, and from each other; vary the values as the real population does."
+        f"Write exactly {n_rows} new row{'s' if n_rows != 1 else ''} of this table. Follow the causal "
+        "structure, the schema and the task instruction. The rows must be new: do not copy an example row."
     ]
     if conditions_text and conditions_text.strip():
         request.append(f"Every row must satisfy this condition: {conditions_text.strip()}")
@@ -141,16 +143,10 @@ def generator_messages(
     request.append(
         "Answer with JSON only, no other text, in exactly this form:\n"
         '{"rows": [[value, value, ...], ...]}\n'
-        f"with {n_rows} inner array{plural} of {len(names)} values each, in {order}. "
+        f"with {n_rows} inner array{'s' if n_rows != 1 else ''} of {len(names)} values each, in {order}. "
         "Write numbers as numbers, categories exactly as listed in the schema, and null for a missing value."
     )
-    parts = ["<request>\n" + "\n".join(request) + "\n</request>"]
-    if len(examples):
-        parts.append(
-            "<examples>\n"
-            'Real rows from the data, as JSON: "rows" lists the values of each row in the order of '
-            '"columns". Do not copy them.\n' + examples_payload(examples, schema) + "\n</examples>"
-        )
+    parts.append("<request>\n" + "\n".join(request) + "\n</request>")
     return [
         {"role": "system", "content": theta.render(schema)},
         {"role": "user", "content": "\n\n".join(parts)},
