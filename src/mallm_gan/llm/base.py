@@ -329,6 +329,7 @@ class BaseClient:
                 self.usage.record(
                     role, prompt_tokens=completion.prompt_tokens,
                     completion_tokens=completion.completion_tokens, seconds=seconds, retries=attempt,
+                    cached_prompt_tokens=completion.cached_prompt_tokens,
                 )
                 if use_cache and all(c.finish_reason != "error" for c in completion.choices):
                     assert self.cache is not None
@@ -358,12 +359,15 @@ class BaseClient:
         except (AttributeError, TypeError) as exc:
             raise ParseError(f"malformed response from {self.endpoint}: {exc}") from exc
         usage = response.get("usage") or {}
+        details = usage.get("prompt_tokens_details")
+        cached_prompt = int((details.get("cached_tokens") if isinstance(details, dict) else 0) or 0)
         return Completion(
             choices=choices,
             model=str(response.get("model") or self.model),
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             request_id=response.get("id"),
+            cached_prompt_tokens=cached_prompt,
             cached=cached,
             seconds=seconds,
         )

@@ -21,6 +21,8 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     request_id: str | None = None
+    #: prompt tokens served from the provider's prompt cache, when it says (``prompt_tokens_details``)
+    cached_prompt_tokens: int = 0
     cached: bool = False
     seconds: float = 0.0
 

@@ -21,6 +21,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -124,6 +125,7 @@ class EngineSettings:
     threads: int
     n_gpu_layers: int | None
     seed: int | None
+    threads_batch: int | None = None
 
 
 class Engine:
@@ -137,7 +139,7 @@ class Engine:
         params.n_ctx = settings.n_ctx * settings.n_parallel
         params.n_parallel = settings.n_parallel
         params.cpuparams.n_threads = settings.threads
-        params.cpuparams_batch.n_threads = settings.threads
+        params.cpuparams_batch.n_threads = settings.threads_batch or settings.threads
         params.n_gpu_layers = _gpu_layers(xllamacpp, settings.n_gpu_layers)
         if settings.seed is not None:
             params.sampling.seed = settings.seed
@@ -220,6 +222,9 @@ class LocalLlamaClient(BaseClient):
         seed: Sampling seed of requests that carry none.
         verbose: Let llama.cpp's own log lines through to stderr.
         compact_json: Constrain JSON answers with a whitespace-free grammar (falls back automatically).
+        threads_batch: CPU threads for prompt processing; default ``threads``.
+        sampler: llama.cpp sampler fields (``min_p``, ``dry_multiplier``, ...) over the catalogue's settings
+            for this model (:class:`~mallm_gan.llm.models.SamplerSettings`); ``None`` values are dropped.
     """
 
     max_concurrency: int = 0
@@ -231,6 +236,8 @@ class LocalLlamaClient(BaseClient):
     seed: int | None = None
     verbose: bool = False
     compact_json: bool = True
+    threads_batch: int | None = None
+    sampler: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.threads is None:
@@ -284,6 +291,7 @@ class LocalLlamaClient(BaseClient):
                     threads=int(self.threads),
                     n_gpu_layers=self.n_gpu_layers,
                     seed=self.seed,
+                    threads_batch=self.threads_batch,
                 )
         return get_engine(self._settings, verbose=self.verbose)
 
@@ -336,6 +344,17 @@ class LocalLlamaClient(BaseClient):
             response = _add_usage(response, wasted)
         return response
 
+    def sampler_fields(self) -> dict[str, Any]:
+        """Sampler fields sent with every request: the catalogue's for this model, updated by ``sampler``."""
+        entry = CATALOGUE.get(self.model.strip().lower())
+        fields_ = entry.sampler.request_fields() if entry is not None else {}
+        fields_.update({k: v for k, v in (self.sampler or {}).items() if v is not None})
+        return fields_
+
+    def build_request(self, messages: Any, **options: Any) -> dict[str, Any]:
+        """The chat request with this model's sampler fields (part of the request, hence of its cache key)."""
+        return {**self.sampler_fields(), **super().build_request(messages, **options)}
+
     async def _call(self, engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
         request = dict(request, model=self.model_name)
         loop = asyncio.get_running_loop()
@@ -376,16 +395,23 @@ def _schema_key(request: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
 
 
-def _usage(response: dict[str, Any]) -> tuple[int, int]:
+def _usage(response: dict[str, Any]) -> tuple[int, int, int]:
     usage = response.get("usage") or {}
-    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    details = usage.get("prompt_tokens_details")
+    cached = (details.get("cached_tokens") if isinstance(details, dict) else 0) or 0
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), int(cached)
 
 
 def _add_usage(response: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
-    p1, c1 = _usage(response)
-    p2, c2 = _usage(other)
+    p1, c1, k1 = _usage(response)
+    p2, c2, k2 = _usage(other)
     usage = dict(response.get("usage") or {})
-    usage.update(prompt_tokens=p1 + p2, completion_tokens=c1 + c2, total_tokens=p1 + p2 + c1 + c2)
+    usage.update(
+        prompt_tokens=p1 + p2,
+        completion_tokens=c1 + c2,
+        total_tokens=p1 + p2 + c1 + c2,
+        prompt_tokens_details={"cached_tokens": k1 + k2},
+    )
     return dict(response, usage=usage)
 
 

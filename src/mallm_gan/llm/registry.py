@@ -22,11 +22,12 @@ from ..errors import ConfigError
 from ..runstate import CACHE as CACHE_FILENAME
 from .base import BaseClient, RetryPolicy
 from .cache import ResponseCache
+from .models import DEFAULT_MODEL
 from .usage import UsageTracker
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LOCAL_SPEC = "local:smollm2-135m"
+DEFAULT_LOCAL_SPEC = f"local:{DEFAULT_MODEL}"
 STRUCTURED_MODES = ("json_schema", "json_object", "none")
 CACHE_POLICIES = ("auto", "on", "off")
 

@@ -20,6 +20,9 @@ class RoleUsage:
     calls: int = 0
     cache_hits: int = 0
     prompt_tokens: int = 0
+    #: prompt tokens the provider served from its prompt cache (OpenAI's ``cached_tokens``, llama.cpp's
+    #: reused slot prefix); part of ``prompt_tokens``
+    cached_prompt_tokens: int = 0
     completion_tokens: int = 0
     retries: int = 0
     failures: int = 0
@@ -30,30 +33,40 @@ class RoleUsage:
         return self.prompt_tokens + self.completion_tokens
 
     def add(self, other: RoleUsage) -> None:
-        for name in ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "retries", "failures"):
+        for name in (
+            "calls", "cache_hits", "prompt_tokens", "cached_prompt_tokens", "completion_tokens", "retries", "failures"
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.seconds += other.seconds
 
 
 @dataclass(frozen=True)
 class Prices:
-    """User-given prices in currency units per million tokens. No price is ever guessed."""
+    """User-given prices in currency units per million tokens. No price is ever guessed.
+
+    ``cached_prompt_per_million`` prices prompt tokens served from the provider's prompt cache; without it
+    they cost as much as any prompt token.
+    """
 
     prompt_per_million: float
     completion_per_million: float
+    cached_prompt_per_million: float | None = None
 
     @classmethod
     def parse(cls, text: str) -> Prices:
-        """Parse ``"PROMPT,COMPLETION"`` (per million tokens), e.g. ``"2.5,10"``."""
+        """Parse ``"PROMPT,COMPLETION[,CACHED_PROMPT]"`` per million tokens, e.g. ``"2.5,10,1.25"``."""
         try:
-            a, b = (float(x) for x in text.split(","))
-        except ValueError as exc:
+            values = [float(x) for x in text.split(",")]
+        except ValueError:
+            values = []
+        if len(values) not in (2, 3):
             raise ConfigError(
-                f"prices {text!r} must be 'PROMPT,COMPLETION' per million tokens, e.g. '2.5,10'"
-            ) from exc
-        if a < 0 or b < 0:
+                f"prices {text!r} must be 'PROMPT,COMPLETION' or 'PROMPT,COMPLETION,CACHED_PROMPT' per million "
+                "tokens, e.g. '2.5,10' or '2.5,10,1.25'"
+            )
+        if any(v < 0 for v in values):
             raise ConfigError(f"prices {text!r} must not be negative")
-        return cls(a, b)
+        return cls(*values)
 
 
 @dataclass
@@ -124,6 +137,7 @@ class UsageTracker:
         *,
         prompt_tokens: int = 0,
         completion_tokens: int = 0,
+        cached_prompt_tokens: int = 0,
         seconds: float = 0.0,
         cached: bool = False,
         retries: int = 0,
@@ -136,6 +150,7 @@ class UsageTracker:
             else:
                 usage.calls += 1
                 usage.prompt_tokens += prompt_tokens
+                usage.cached_prompt_tokens += min(cached_prompt_tokens, prompt_tokens)
                 usage.completion_tokens += completion_tokens
             usage.retries += retries
             usage.failures += int(failed)
@@ -162,10 +177,14 @@ class UsageTracker:
     def cost(self) -> float | None:
         if self.prices is None:
             return None
-        total = self.total
+        total, prices = self.total, self.prices
+        cached_price = prices.prompt_per_million if prices.cached_prompt_per_million is None else (
+            prices.cached_prompt_per_million
+        )
         return (
-            total.prompt_tokens * self.prices.prompt_per_million
-            + total.completion_tokens * self.prices.completion_per_million
+            (total.prompt_tokens - total.cached_prompt_tokens) * prices.prompt_per_million
+            + total.cached_prompt_tokens * cached_price
+            + total.completion_tokens * prices.completion_per_million
         ) / 1e6
 
     def to_dict(self) -> dict[str, Any]:

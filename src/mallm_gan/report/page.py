@@ -15,6 +15,7 @@ from typing import Any
 from ..runstate import REPORT as REPORT_FILE
 from ..runstate import atomic_write_text
 from . import plots
+from .demo import demo_section
 from .evaluation import evaluation_section, privacy_section
 from .graphs import dag_panels, dag_section
 from .html import esc
@@ -85,6 +86,7 @@ def render_report(run: RunData) -> str:
     initial = list(run.initial_theta.dag)
     body = [
         header(run),
+        demo_section((run.demo or {}).get("summary")),
         data_section(run),
         usage_section(run.state.get("usage") or {}),
         plots.score_section(entries, best, run.selection),

@@ -37,6 +37,7 @@ class RunData:
         true_dag: Edges known to be the true causal graph, if given or recorded.
         true_dag_source: Where ``true_dag`` came from, in words.
         notes: Problems met while reading the optional parts.
+        demo: ``demo.json`` (written by ``mallm-gan demo``), if present.
     """
 
     run_dir: Path
@@ -49,6 +50,7 @@ class RunData:
     true_dag: list[Edge] | None = None
     true_dag_source: str = ""
     notes: list[str] = field(default_factory=list)
+    demo: dict[str, Any] | None = None
 
     @property
     def columns(self) -> list[dict[str, Any]]:
@@ -199,6 +201,7 @@ def load_run(run_dir: str | Path, *, true_dag: Any = None) -> RunData:
     run.evaluation = _optional(path / EVALUATION, run.notes)
     run.sample_report = _optional(path / SAMPLE_REPORT, run.notes)
     demo = _optional(path / DEMO, run.notes) or {}
+    run.demo = demo if isinstance(demo, dict) else None
     extra = state["schema"].get("extra") or {}
     for value, where in (
         (true_dag, "as given"),

@@ -169,7 +169,7 @@ def usage_section(usage: Mapping[str, Any]) -> str:
     roles = [(k, v) for k, v in usage.items() if isinstance(v, dict) and k not in ("total", STRUCTURED_KEY)]
     if not roles:
         return section("usage", "LLM usage", "<p>No LLM usage was recorded.</p>")
-    keys = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "retries", "failures")
+    keys = ("calls", "cache_hits", "prompt_tokens", "cached_prompt_tokens", "completion_tokens", "retries", "failures")
     rows, classes = [], []
     for role, counts in [*roles, *([("total", usage["total"])] if isinstance(usage.get("total"), dict) else [])]:
         rows.append(
@@ -177,7 +177,8 @@ def usage_section(usage: Mapping[str, Any]) -> str:
         )
         classes.append("total" if role == "total" else "")
     text = table(
-        ["role", "calls", "cache hits", "prompt tokens", "completion tokens", "retries", "failures", "time (s)"],
+        ["role", "calls", "cache hits", "prompt tokens", "of them cached by the provider", "completion tokens",
+         "retries", "failures", "time (s)"],
         rows,
         range(1, 8),
         classes,
