@@ -68,9 +68,10 @@ def _fmt(records: Sequence[dict[str, Any]] | None) -> str:
     if not records:
         return ""
     ok = _ok(records)
-    failed = len(records) - len(ok)
+    skipped = sum(r.get("status") == "skipped" for r in records)
+    failed = len(records) - len(ok) - skipped
     if not ok:
-        return f"failed ({failed})"
+        return f"failed ({failed})" if failed else "no split"
     scores = [r["score"] for r in ok]
     text = f"{np.mean(scores):.2f} ± {np.std(scores):.2f} ({len(ok)})"
     return text + (f", {failed} failed" if failed else "")
