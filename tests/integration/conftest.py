@@ -16,12 +16,12 @@ def smollm2_path() -> Path:
     """
     pytest.importorskip("xllamacpp", reason="the real-model tests need xllamacpp: pip install 'mallm-gan[local]'")
     from mallm_gan.errors import ConfigError
-    from mallm_gan.llm import models
+    from mallm_gan.llm import model_pull, models
 
     path = models.model_path("smollm2-135m")
     if not path.is_file():
         try:
-            path = models.resolve_model("smollm2-135m")
+            path = model_pull.resolve_model("smollm2-135m")
         except ConfigError as exc:
             if os.environ.get("CI"):
                 # in CI the real model is the suite's one contact with a language model: never skip it silently

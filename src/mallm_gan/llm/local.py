@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, LLMProviderError
 from .base import BaseClient
 from .dialects import Dialect
-from .models import CATALOGUE, check_model_ref, resolve_model
+from .model_pull import resolve_model
+from .models import CATALOGUE, check_model_ref
 
 if TYPE_CHECKING:
     from .registry import LLMSpec

