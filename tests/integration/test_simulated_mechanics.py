@@ -62,21 +62,33 @@ def test_true_structure_is_harder_to_detect_than_none(asia600):
 
 
 def test_a_better_proposal_becomes_the_best_and_the_score_falls(asia600, fake_server):
-    server = fake_server(_ProposesTheTrueDag())
-    model = _model(llm=f"openai:fake@{server.url}", epochs=2).fit(asia600, target="Dyspnea", dag="none")
-    entries = model.history_.entries
-    assert len(entries) == 4 and entries[0].theta.dag == ()
-    start, best = entries[0], model.history_.best()
-    # both scores come from the same, final discriminator (re-scoring), so they are comparable
-    assert best.score < start.score - 0.1, [e.score for e in entries]
-    assert set(best.theta.dag) == set(ASIA_TRUE_DAG)
-    assert graph_edit_distance(best.theta.dag, ASIA_TRUE_DAG) == 0 < graph_edit_distance(start.theta.dag,
-                                                                                         ASIA_TRUE_DAG)
-    assert model.theta_ == best.theta
+    # The start θ is re-scored by the final discriminator, trained mostly on the later, better rows: its
+    # re-score moves by 0.1 from seed to seed (one seed's held-out rows are 180), so one seed can keep the
+    # start within noise of the better θ. Over six seeds the better proposal has to win nearly always.
+    adopted, gaps, falls = 0, [], []
+    for seed in range(6):
+        server = fake_server(_ProposesTheTrueDag())
+        model = _model(llm=f"openai:fake@{server.url}", epochs=4, batch_size=600, random_state=seed).fit(
+            asia600, target="Dyspnea", dag="none")
+        entries = model.history_.entries
+        assert len(entries) == 4 and entries[0].theta.dag == ()
+        start, best = entries[0], model.history_.best()
+        # the signal reaches the loop: the proposals' own scores are below the start's
+        falls.append(start.raw_score - sum(e.raw_score for e in entries[1:]) / 3)
+        assert model.theta_ == best.theta
+        if best is not start:
+            assert set(best.theta.dag) == set(ASIA_TRUE_DAG)
+            assert graph_edit_distance(best.theta.dag, ASIA_TRUE_DAG) == 0
+            adopted += 1
+            # both scores come from the same, final discriminator (re-scoring), so they are comparable
+            gaps.append(start.score - best.score)
+    assert sum(falls) / len(falls) > 0.1, falls
+    assert adopted >= 4, adopted
+    assert sum(gaps) / len(gaps) > 0.05, gaps
 
 
 def test_random_edits_do_not_move_the_best_dag_away_from_the_true_one(asia_pool):
-    moved = []
+    moved, beaten = [], []
     for seed in range(6):
         train = asia_pool.sample(600, random_state=seed).reset_index(drop=True)
         model = _model(epochs=4, random_state=seed).fit(train, target="Dyspnea", dag=list(ASIA_TRUE_DAG))
@@ -86,13 +98,14 @@ def test_random_edits_do_not_move_the_best_dag_away_from_the_true_one(asia_pool)
         assert max(distances) > 0, "the optimizer proposed no edit; the test would check nothing"
         # the edits are score-neutral or worse, yet by noise some re-score below the start: the selection rule
         # has to hold the start against them
-        assert min(e.score for e in entries[1:]) < entries[0].score, [e.score for e in entries]
+        beaten.append(min(e.score for e in entries[1:]) < entries[0].score)
         assert model.theta_ == model.history_.best().theta
         moved.append(graph_edit_distance(model.theta_.dag, ASIA_TRUE_DAG))
     # two standard errors leave a few per cent of false moves per comparison, seven comparisons a run; the
     # optimizer edits the best θ, so a false move is one edit (seen: one added edge, in 1 of 8 seeds of
     # benchmarks/simulated_mechanics.py --start true)
     assert sum(d > 0 for d in moved) <= 1 and max(moved) <= 1, moved
+    assert sum(beaten) >= 3, "too few seeds put the selection rule to the test"
 
 
 def test_the_best_theta_by_the_papers_rule_is_the_lowest_score():

@@ -122,12 +122,6 @@ def generator_messages(
         raise ConfigError(f"n_rows must be a positive integer, got {n_rows!r}")
     names = schema.names
     parts = []
-    if len(examples):
-        parts.append(
-            "<examples>\n"
-            'Real rows from the data, as JSON: "rows" lists the values of each row in the order of '
-            '"columns".\n' + examples_payload(examples, schema) + "\n</examples>"
-        )
     request = [
         f"Write exactly {n_rows} new row{'s' if n_rows != 1 else ''} of this table. Follow the causal "
         "structure, the schema and the task instruction. The rows must be new: do not copy an example row."
@@ -147,6 +141,14 @@ def generator_messages(
         "Write numbers as numbers, categories exactly as listed in the schema, and null for a missing value."
     )
     parts.append("<request>\n" + "\n".join(request) + "\n</request>")
+    # the examples change from call to call; everything before them is the same across a round's calls, so a
+    # server's prompt cache (a llama.cpp slot, a provider's automatic prefix cache) serves it
+    if len(examples):
+        parts.append(
+            "<examples>\n"
+            'Real rows from the data, as JSON: "rows" lists the values of each row in the order of '
+            '"columns".\n' + examples_payload(examples, schema) + "\n</examples>"
+        )
     return [
         {"role": "system", "content": theta.render(schema)},
         {"role": "user", "content": "\n\n".join(parts)},
