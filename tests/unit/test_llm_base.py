@@ -84,6 +84,8 @@ def test_backoff_is_jittered_exponential_and_capped() -> None:
 def test_build_request_has_no_model_and_only_given_parameters() -> None:
     client = StubClient()
     assert client.build_request(MESSAGES) == {"messages": MESSAGES}
+    # a hint for engines with a repetition penalty: a remote request never carries it
+    assert client.build_request(MESSAGES, repeat_window=30) == {"messages": MESSAGES}
     request = client.build_request(MESSAGES, temperature=0.5, max_tokens=10, seed=3, n=2)
     assert request == {"messages": MESSAGES, "temperature": 0.5, "max_tokens": 10, "seed": 3, "n": 2}
     assert "model" not in request

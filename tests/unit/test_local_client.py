@@ -374,3 +374,24 @@ def test_catalogue_sampler_settings_are_sent_and_keyed_and_overridable(
 def test_a_gguf_path_gets_no_catalogue_sampler_settings(gguf: Path) -> None:
     assert LocalLlamaClient(model=str(gguf)).sampler_fields() == {}
     assert LocalLlamaClient(model=str(gguf), sampler={"min_p": 0.1}).sampler_fields() == {"min_p": 0.1}
+
+
+def test_a_repeat_window_widens_dry_only_where_dry_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mallm_gan.llm.models import CATALOGUE, SamplerSettings
+
+    entry = CATALOGUE["qwen2.5-coder-0.5b"]
+    monkeypatch.setitem(CATALOGUE, entry.name, dataclasses.replace(
+        entry, sampler=SamplerSettings(dry_multiplier=0.8, dry_allowed_length=8)))
+    monkeypatch.setattr(local, "check_model_ref", lambda ref: None)
+    client = LocalLlamaClient(model="qwen2.5-coder-0.5b")
+    engine = with_engine(client, lambda r: answer("ok"), monkeypatch)
+    complete(client, seed=1)
+    complete(client, seed=1, repeat_window=30)
+    complete(client, seed=1, repeat_window=4)  # never narrower than the catalogue's window
+    assert [r["dry_allowed_length"] for r in engine.requests] == [8, 30, 8]
+    assert all("repeat_window" not in r for r in engine.requests)
+    # without DRY the hint has nothing to widen and adds no field
+    plain = LocalLlamaClient(model="qwen2.5-coder-0.5b", sampler={"dry_multiplier": 0.0})
+    plain_engine = with_engine(plain, lambda r: answer("ok"), monkeypatch)
+    complete(plain, seed=2, repeat_window=30)
+    assert plain_engine.requests[-1]["dry_allowed_length"] == 8 and plain_engine.requests[-1]["dry_multiplier"] == 0.0

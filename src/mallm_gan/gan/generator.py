@@ -107,6 +107,18 @@ class Generator:
         # ~3 characters a token for compact JSON, plus slack for models that add spaces
         return int(64 + n_rows * (longest / 3 + 8) * 1.6)
 
+    @staticmethod
+    def _repeat_window(examples: pd.DataFrame, validator: RowValidator) -> int | None:
+        """Tokens of an example row the engine may repeat verbatim, when copies of common rows are allowed
+        for most of the table's people (``None``: the engine's own setting). A whole row, then: with a
+        shorter window, a repetition penalty pushes the model off the rows most people have."""
+        if not len(examples) or validator.copyable_share < 0.5:
+            return None
+        rows = examples.astype(object).where(examples.notna(), None).values.tolist()
+        longest = max(len(json.dumps(r, default=str, separators=(",", ":"))) for r in rows)
+        # a token is at least about two characters of compact JSON: the window outlasts the longest row
+        return longest // 2 + 8
+
     async def _call(
         self,
         theta: DataGenerationProcess,
@@ -132,6 +144,7 @@ class Generator:
                 rows_json_schema(self.schema, n_rows, constraints, dialect=self.client.schema_dialect), self.schema,
             ),
             seed=seed,
+            repeat_window=self._repeat_window(examples, validator),
         )
         rows: list[dict[str, Any]] = []
         report = RejectionReport()

@@ -209,6 +209,17 @@ class RowValidator:
         self._train_counts: Counter[tuple[Any, ...]] = Counter(tuples)
         self.gate_ = ReleaseGate(release_gate, copy_k=self.copy_k).fit(schema, tuples, self._train_counts)
 
+    @property
+    def copyable_share(self) -> float:
+        """Share of the training records a synthetic row may equal under the copy policy: those whose row
+        is shared by at least ``copy_k`` records (policy ``k``), all (``allow``) or none (``never``)."""
+        total = sum(self._train_counts.values())
+        if not total or self.copy_policy == "never":
+            return 0.0
+        if self.copy_policy == "allow":
+            return 1.0
+        return sum(c for c in self._train_counts.values() if c >= self.copy_k) / total
+
     def validate(self, records: Iterable[Any]) -> ValidationResult:
         """Validate ``records`` (dicts from :func:`parse_rows`); never raises on bad records."""
         report = RejectionReport()

@@ -68,6 +68,7 @@ class LLMClient(Protocol):
         json_schema: dict[str, Any] | None = None,
         seed: int | None = None,
         n: int = 1,
+        repeat_window: int | None = None,
     ) -> Completion: ...
 
     async def aclose(self) -> None: ...
@@ -188,9 +189,11 @@ class BaseClient:
         seed: int | None = None,
         n: int = 1,
         mode: StructuredMode | None = None,
+        repeat_window: int | None = None,
     ) -> dict[str, Any]:
         """The OpenAI Chat Completions request dict (no model, no credentials), in ``mode`` (default: the
-        current :attr:`structured_mode`)."""
+        current :attr:`structured_mode`). ``repeat_window`` is for engines with a sequence-repetition
+        penalty (see :meth:`complete`); this request has none, so it is not sent."""
         mode = self.structured_mode if mode is None else mode
         request: dict[str, Any] = {"messages": [dict(m) for m in messages]}
         if temperature is not None:
@@ -233,8 +236,13 @@ class BaseClient:
         json_schema: dict[str, Any] | None = None,
         seed: int | None = None,
         n: int = 1,
+        repeat_window: int | None = None,
     ) -> Completion:
         """Send one chat request (with retries) and return its answer.
+
+        ``repeat_window`` is a hint for engines that penalise repeated token sequences (llama.cpp's DRY): how
+        many tokens of the prompt may be repeated verbatim before the penalty starts. The in-process engine
+        applies it; a remote server is never sent it (not every API accepts the field).
 
         Raises:
             LLMError: a subclass naming status, model, request id and endpoint, after retries of
@@ -247,7 +255,7 @@ class BaseClient:
             mode = self.structured_mode
             request = self.build_request(
                 messages, temperature=temperature, max_tokens=max_tokens, json_schema=json_schema, seed=seed,
-                n=n, mode=mode,
+                n=n, mode=mode, repeat_window=repeat_window,
             )
             try:
                 completion = await self._complete(request, role)

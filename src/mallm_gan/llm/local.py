@@ -352,9 +352,16 @@ class LocalLlamaClient(BaseClient):
         fields_.update({k: v for k, v in (self.sampler or {}).items() if v is not None})
         return fields_
 
-    def build_request(self, messages: Any, **options: Any) -> dict[str, Any]:
-        """The chat request with this model's sampler fields (part of the request, hence of its cache key)."""
-        return {**self.sampler_fields(), **super().build_request(messages, **options)}
+    def build_request(self, messages: Any, *, repeat_window: int | None = None, **options: Any) -> dict[str, Any]:
+        """The chat request with this model's sampler fields (part of the request, hence of its cache key).
+
+        With DRY on, ``repeat_window`` widens its allowed length: the caller says how long a verbatim repeat
+        of the prompt is a legitimate answer (a whole example row, on a table where most people share rows).
+        """
+        sampler = self.sampler_fields()
+        if repeat_window is not None and sampler.get("dry_multiplier"):
+            sampler["dry_allowed_length"] = max(int(repeat_window), int(sampler.get("dry_allowed_length") or 2))
+        return {**sampler, **super().build_request(messages, **options)}
 
     async def _call(self, engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
         request = dict(request, model=self.model_name)

@@ -33,9 +33,10 @@ class SamplerSettings:
     the longer the sequence. With ``dry_sequence_breakers`` of only a newline (the example rows are one a
     line, the answer has none), a match can run across a whole example row, so the model is pushed off a
     row it is copying after ``dry_allowed_length`` tokens; llama.cpp's default breakers (the quotes and
-    colons of JSON) would cut every match short. 24 tokens for the Qwen models: longer than an asia row of
-    eight 0/1 values, whose common rows are realistic and allowed (8 made them rare and the rows useless),
-    shorter than an adult row.
+    colons of JSON) would cut every match short. 8 tokens for the Qwen models, well short of a row: a
+    row that copies an example is pushed off it. Where repeats of whole rows are legitimate (a table where
+    most people share their row with others, as on asia) the generator widens the window per request to
+    more than a row (``repeat_window``), since pushing the model off the common rows makes them rare.
     """
 
     min_p: float | None = None
@@ -122,7 +123,7 @@ QWEN_SAMPLER = SamplerSettings(
     min_p=0.05,
     dry_multiplier=0.8,
     dry_base=1.75,
-    dry_allowed_length=24,
+    dry_allowed_length=8,
     dry_penalty_last_n=4096,
     dry_sequence_breakers=("\n",),
 )
