@@ -116,7 +116,7 @@ def _client(model: str, **options: Any) -> Any:
 
 def measure_load(model: str, threads: int | None) -> float:
     from mallm_gan.llm.local import unload_engines
-    from mallm_gan.llm.models import resolve_model
+    from mallm_gan.llm.model_pull import resolve_model
 
     resolve_model(model)  # pull outside the timing
     unload_engines()

@@ -47,7 +47,8 @@ def run_cell(model: str, dataset: str, args: argparse.Namespace) -> dict[str, An
     from mallm_gan import MallmGan
     from mallm_gan.evaluation.efficacy import mle_score
     from mallm_gan.llm.local import LocalLlamaClient
-    from mallm_gan.llm.models import CATALOGUE, resolve_model
+    from mallm_gan.llm.model_pull import resolve_model
+    from mallm_gan.llm.models import CATALOGUE
 
     meta = json.loads((DATA / "datasets.json").read_text())[dataset]
     split = DATA / dataset / "splits" / f"n{args.n}"
