@@ -7,8 +7,9 @@ import json
 import pytest
 
 from mallm_gan.errors import ConfigError
+from mallm_gan.table.column import Column
 from mallm_gan.table.conditions import Condition, Conditions, parse_where
-from mallm_gan.table.schema import Column, TableSchema
+from mallm_gan.table.schema import TableSchema
 
 SCHEMA = TableSchema(
     (

@@ -13,8 +13,9 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..llm.dialects import Dialect, check_dialect
+from ..table.column import Column
 from ..table.conditions import Condition, Conditions
-from ..table.schema import Column, TableSchema, round_to
+from ..table.schema import TableSchema, round_to
 from .prompts import _plain
 
 

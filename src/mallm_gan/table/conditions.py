@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from ..errors import ConfigError
 from .coerce import normalise_value, parse_number
-from .schema import Column, TableSchema, fold
+from .column import Column, fold
+from .schema import TableSchema
 
 Op = Literal["eq", "ne", "in", "range"]
 OPS: tuple[str, ...] = ("eq", "ne", "in", "range")
