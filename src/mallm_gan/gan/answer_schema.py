@@ -14,7 +14,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..llm.dialects import Dialect, check_dialect
 from ..table.column import Column
-from ..table.conditions import Condition, Conditions
+from ..table.condition import Condition
+from ..table.conditions import Conditions
 from ..table.schema import TableSchema, round_to
 from .prompts import _plain
 
