@@ -73,8 +73,8 @@ class StepTimers:
     """Wall time spent in selected synchronous library functions (patched in this process only)."""
 
     STEPS = (
-        ("mallm_gan.synthesizer", "hill_climb_dag", "initial DAG (hill climbing)"),
-        ("mallm_gan.synthesizer", "_normalised_train", "normalise training rows"),
+        ("mallm_gan.synthesizer.inputs", "hill_climb_dag", "initial DAG (hill climbing)"),
+        ("mallm_gan.synthesizer.inputs", "normalised_train", "normalise training rows"),
         ("mallm_gan.gan.discriminator", "Discriminator.update", "discriminator update (20 partial_fit)"),
         ("mallm_gan.gan.discriminator", "Discriminator.split", "discriminator encode + split"),
         ("mallm_gan.gan.optimizer", "History.rescore", "re-score history"),

@@ -42,8 +42,8 @@ CONTEXT = "Adults admitted to a hospital ward and treated in one of two arms of 
 
 
 def setup() -> tuple[Any, Any, pd.DataFrame]:
-    from mallm_gan.inputs import constrained_schema, normalised_train
     from mallm_gan.settings import Settings
+    from mallm_gan.synthesizer.inputs import constrained_schema, normalised_train
     from mallm_gan.table.schema import TableSchema
     from mallm_gan.theta.process import DataGenerationProcess
 

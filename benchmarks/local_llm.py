@@ -115,7 +115,7 @@ def _client(model: str, **options: Any) -> Any:
 
 
 def measure_load(model: str, threads: int | None) -> float:
-    from mallm_gan.llm.local import unload_engines
+    from mallm_gan.llm.local_engine import unload_engines
     from mallm_gan.llm.model_pull import resolve_model
 
     resolve_model(model)  # pull outside the timing
@@ -139,7 +139,7 @@ async def _answers(client: Any, count: int, *, table: str = "insurance", seed0: 
 
 def measure_throughput(model: str, slots: int, requests: int, threads: int | None) -> dict[str, float]:
     """Aggregate completion tokens per wall second and per CPU second of ``requests`` concurrent answers."""
-    from mallm_gan.llm.local import unload_engines
+    from mallm_gan.llm.local_engine import unload_engines
 
     unload_engines()
     client = _client(model, n_parallel=slots, threads=threads)
@@ -209,7 +209,7 @@ def measure_pipeline(model: str, dataset: str, decode_tokens_per_s: float, **opt
     import pandas as pd
 
     from mallm_gan import MallmGan
-    from mallm_gan.llm.local import unload_engines
+    from mallm_gan.llm.local_engine import unload_engines
 
     meta = json.loads((DATA / "datasets.json").read_text())[dataset]
     train = pd.read_csv(DATA / dataset / "splits" / "n25" / "train.csv")

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from mallm_gan.llm.local import LocalLlamaClient, unload_engines
+from mallm_gan.llm.local import LocalLlamaClient
+from mallm_gan.llm.local_engine import unload_engines
 from mallm_gan.theta.graphs import ASIA_COLUMNS
 
 pytestmark = [pytest.mark.real_llm, pytest.mark.timeout(120)]

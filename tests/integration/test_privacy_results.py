@@ -19,8 +19,8 @@ from mallm_gan.gan.exposure import ExposureLedger
 from mallm_gan.gan.loop import LoopData, run_loop
 from mallm_gan.gan.progress import Progress
 from mallm_gan.gan.sampling import Sampler
-from mallm_gan.inputs import normalised_train
 from mallm_gan.settings import Settings
+from mallm_gan.synthesizer.inputs import normalised_train
 from mallm_gan.table.conditions import Conditions
 from mallm_gan.table.schema import TableSchema
 from mallm_gan.theta.process import DataGenerationProcess

@@ -21,7 +21,7 @@ from mallm_gan import MallmGan
 from mallm_gan.cli import _load_commands, app
 from mallm_gan.cli.app import exit_code
 from mallm_gan.errors import ConfigError, RunLockedError
-from mallm_gan.runlock import LOCK
+from mallm_gan.synthesizer.runlock import LOCK
 from mallm_gan.theta.process import DataGenerationProcess
 
 pytestmark = pytest.mark.usefixtures("clean_llm_env")
@@ -78,7 +78,7 @@ def test_resuming_with_another_selection_max_rounds_or_llm_is_refused(table, tmp
 
 
 def test_an_unseeded_run_is_reproduced_from_its_saved_seed(table, tmp_path, monkeypatch):
-    import mallm_gan.inputs as inputs
+    import mallm_gan.synthesizer.inputs as inputs
 
     seeds: list[Any] = []
     original = inputs.hill_climb_dag
@@ -125,7 +125,7 @@ def test_a_stale_lock_is_taken_over_with_a_notice(table, tmp_path, caplog):
     gone.wait()
     run = tmp_path / "run"
     _lock(run, gone.pid)
-    with caplog.at_level(logging.WARNING, logger="mallm_gan.runlock"):
+    with caplog.at_level(logging.WARNING, logger="mallm_gan.synthesizer.runlock"):
         model = _model().fit(table, run_dir=run)
     assert len(model.history_) == 2
     assert any(f"process {gone.pid}" in r.getMessage() and "no longer exists" in r.getMessage()

@@ -7,8 +7,11 @@ import json
 import pytest
 
 from mallm_gan.errors import ConfigError
-from mallm_gan.table.conditions import Condition, Conditions, parse_where
-from mallm_gan.table.schema import Column, TableSchema
+from mallm_gan.table.column import Column
+from mallm_gan.table.condition import Condition
+from mallm_gan.table.condition_parse import parse_where
+from mallm_gan.table.conditions import Conditions
+from mallm_gan.table.schema import TableSchema
 
 SCHEMA = TableSchema(
     (

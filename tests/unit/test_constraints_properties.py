@@ -17,10 +17,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mallm_gan.table.column import Column
 from mallm_gan.table.constraint_parser import parse_rule
 from mallm_gan.table.constraint_syntax import render
 from mallm_gan.table.constraints import ConstraintSet, bind
-from mallm_gan.table.schema import Column, TableSchema
+from mallm_gan.table.schema import TableSchema
 
 INTS = ("x", "y", "w t")
 FLOATS = ("f", "g")

@@ -11,7 +11,8 @@ import pytest
 
 from mallm_gan.gan.answer_schema import optimizer_edits_json_schema, optimizer_json_schema, rows_json_schema
 from mallm_gan.llm.dialects import PROVIDERS, TARGETS, dialect_violations, violations
-from mallm_gan.table.conditions import Condition, Conditions
+from mallm_gan.table.condition import Condition
+from mallm_gan.table.conditions import Conditions
 from mallm_gan.table.schema import TableSchema
 
 

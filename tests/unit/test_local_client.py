@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 
 from mallm_gan.errors import ConfigError, LLMProviderError
-from mallm_gan.llm import local
+from mallm_gan.llm import local, local_engine
 from mallm_gan.llm.base import RetryPolicy
 from mallm_gan.llm.local import (
     COMPACT_JSON,
-    EngineSettings,
     LocalLlamaClient,
     create_local_client,
     grammar_request,
     grammar_was_applied,
 )
+from mallm_gan.llm.local_engine import EngineSettings
 from mallm_gan.llm.models import DEFAULT_MODEL
 
 
@@ -81,7 +81,7 @@ def with_engine(client: LocalLlamaClient, reply: Any, monkeypatch: pytest.Monkey
     settings = EngineSettings(str(client.model), client.n_ctx, client.n_parallel or 1, 1, 0, None)
     engine = FakeEngine(reply, settings)
     client._settings = settings
-    monkeypatch.setitem(local._ENGINES, settings, engine)
+    monkeypatch.setitem(local_engine._ENGINES, settings, engine)
     return engine
 
 
@@ -240,8 +240,8 @@ def test_max_concurrency_maps_onto_slots(gguf: Path) -> None:
     assert LocalLlamaClient(model=str(gguf), n_parallel=3).max_concurrency == 3
     assert LocalLlamaClient(model=str(gguf), n_parallel=3, max_concurrency=16).max_concurrency == 3
     assert LocalLlamaClient(model=str(gguf), n_parallel=3, max_concurrency=2).max_concurrency == 2
-    assert LocalLlamaClient(model=str(gguf)).n_parallel == local.default_n_parallel()
-    assert 2 <= local.default_n_parallel() <= 8
+    assert LocalLlamaClient(model=str(gguf)).n_parallel == local_engine.default_n_parallel()
+    assert 2 <= local_engine.default_n_parallel() <= 8
 
 
 @needs_xllamacpp
@@ -314,7 +314,7 @@ def fake_xllamacpp(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False) -> li
 
 def test_engine_gives_each_slot_its_context_and_stays_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     built = fake_xllamacpp(monkeypatch)
-    engine = local.Engine(EngineSettings("/m.gguf", 2048, 4, 2, None, 42))
+    engine = local_engine.Engine(EngineSettings("/m.gguf", 2048, 4, 2, None, 42))
     params = built[0]
     assert params.model.path == "/m.gguf"
     assert params.n_ctx == 2048 * 4 and params.n_parallel == 4
@@ -325,19 +325,19 @@ def test_engine_gives_each_slot_its_context_and_stays_quiet(monkeypatch: pytest.
     assert len(params.api_keys) == 1 and len(params.api_keys[0]) >= 32
     assert engine.server.primed == [{"prompt": ".", "max_tokens": 1}]  # the task loop runs before use
     engine.close()
-    local.Engine(EngineSettings("/m.gguf", 2048, 1, 2, 5, None), verbose=True)
+    local_engine.Engine(EngineSettings("/m.gguf", 2048, 1, 2, 5, None), verbose=True)
     assert built[1].verbosity > 0 and built[1].n_gpu_layers == 5
 
 
 def test_engine_load_failure_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_xllamacpp(monkeypatch, fail=True)
     with pytest.raises(ConfigError, match=r"could not load /bad\.gguf.*--verbose"):
-        local.Engine(EngineSettings("/bad.gguf", 512, 1, 1, None, None))
+        local_engine.Engine(EngineSettings("/bad.gguf", 512, 1, 1, None, None))
 
 
 def test_prompt_threads_can_differ_from_decode_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     built = fake_xllamacpp(monkeypatch)
-    local.Engine(EngineSettings("/m.gguf", 2048, 2, 1, None, None, threads_batch=2))
+    local_engine.Engine(EngineSettings("/m.gguf", 2048, 2, 1, None, None, threads_batch=2))
     assert (built[0].cpuparams.n_threads, built[0].cpuparams_batch.n_threads) == (1, 2)
 
 

@@ -14,7 +14,8 @@ from mallm_gan.gan.prompts import optimizer_messages
 from mallm_gan.gan.proposals import FORM_BY_MODEL, default_form
 from mallm_gan.llm.base import Choice, Completion
 from mallm_gan.settings import Settings
-from mallm_gan.table.schema import Column, TableSchema
+from mallm_gan.table.column import Column
+from mallm_gan.table.schema import TableSchema
 from mallm_gan.theta.process import DataGenerationProcess
 
 COLUMNS = ["smoke", "lung cancer", "bronchitis", "Dyspnea"]

@@ -22,7 +22,8 @@ from mallm_gan.gan.prompts import (
     optimizer_messages,
     prompt_size,
 )
-from mallm_gan.table.conditions import Condition, Conditions
+from mallm_gan.table.condition import Condition
+from mallm_gan.table.conditions import Conditions
 from mallm_gan.table.schema import TableSchema, round_to
 from mallm_gan.theta.process import DataGenerationProcess
 

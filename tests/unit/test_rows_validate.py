@@ -14,8 +14,9 @@ from mallm_gan.errors import ConfigError, SchemaError
 from mallm_gan.gan.parsing import parse_rows
 from mallm_gan.gan.validation import RejectionReport, RowValidator
 from mallm_gan.table.coerce import normalise_frame, normalise_value
+from mallm_gan.table.column import Column
 from mallm_gan.table.conditions import Conditions
-from mallm_gan.table.schema import Column, TableSchema
+from mallm_gan.table.schema import TableSchema
 
 AGE = Column("age", "numerical", dtype="int", min=18, max=90)
 BMI = Column("bmi", "numerical", dtype="float", min=15.0, max=50.0, decimals=2)

@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from mallm_gan.errors import SchemaError
-from mallm_gan.table.schema import Column, TableSchema, infer_column, is_missing, round_to
+from mallm_gan.table.column import Column
+from mallm_gan.table.inference import infer_column
+from mallm_gan.table.schema import TableSchema, is_missing, round_to
 
 
 def load(shared_data, name, n):

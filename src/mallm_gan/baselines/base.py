@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, NotFittedError, SchemaError
-from ..table.schema import TableSchema, check_table
+from ..table.inference import check_table
+from ..table.schema import TableSchema
 from ..table.values import MISSING, canonical, canonical_strings, numeric_values
 
 logger = logging.getLogger(__name__)

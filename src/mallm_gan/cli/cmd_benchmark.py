@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..errors import ConfigError
 from .app import app, console, handle_errors, setup_logging
+from .options import DebugLogging
 
 MAX_LISTED = 10
 
@@ -43,55 +44,47 @@ def _params(items: list[str]) -> dict[str, Any]:
     return out
 
 
+# the benchmark's options whose declaration does not fit on one line
+DataDir = Annotated[Path | None, typer.Option(
+    "--data-dir", envvar="MALLM_DATA_DIR", help="Data directory: datasets.json + one folder each.")]
+Datasets = Annotated[str | None, typer.Option("--datasets", help="Comma-separated dataset names (default: all).")]
+Models = Annotated[str, typer.Option(
+    "--models", help="Comma-separated: real,smote,gaussian-copula,ctgan,tvae,mallm-gan.")]
+PaperSplits = Annotated[bool, typer.Option(
+    "--paper-splits", help="Use the paper's fixed splits instead of seeded draws.")]
+BenchmarkLlm = Annotated[str | None, typer.Option(
+    "--llm", envvar="MALLM_LLM", help="LLM spec for the mallm-gan model.")]
+GanThreads = Annotated[int, typer.Option("--gan-threads", help="Torch threads for CTGAN/TVAE (0: torch's default).")]
+RetrySkipped = Annotated[bool, typer.Option("--retry-skipped", help="Run again cells recorded as skipped or failed.")]
+NoDetection = Annotated[bool, typer.Option("--no-detection", help="Skip the detection classifier (faster).")]
+MallmParam = Annotated[list[str] | None, typer.Option(
+    "--mallm-param", help="KEY=VALUE passed to MallmGan for the mallm-gan cells, e.g. epochs=2 (repeatable).")]
+
+
 @app.command("benchmark")
 @handle_errors
 def benchmark_command(
-    data_dir: Annotated[
-        Path | None,
-        typer.Option("--data-dir", envvar="MALLM_DATA_DIR", help="Data directory: datasets.json + one folder each."),
-    ] = None,
-    datasets: Annotated[
-        str | None, typer.Option("--datasets", help="Comma-separated dataset names (default: all).")
-    ] = None,
+    data_dir: DataDir = None,
+    datasets: Datasets = None,
     sizes: Annotated[str, typer.Option("--sizes", help="Comma-separated training sizes N.")] = "25,50,100,200",
-    models: Annotated[
-        str,
-        typer.Option("--models", help="Comma-separated: real,smote,gaussian-copula,ctgan,tvae,mallm-gan."),
-    ] = "real,smote,gaussian-copula",
+    models: Models = "real,smote,gaussian-copula",
     seeds: Annotated[int, typer.Option("--seeds", help="Number of seeds (0, 1, ..., seeds-1).")] = 5,
     seed_start: Annotated[int, typer.Option("--seed-start", help="First seed.")] = 0,
     out: Annotated[Path, typer.Option("--out", help="Results directory.")] = Path("results"),
-    paper_splits: Annotated[
-        bool, typer.Option("--paper-splits", help="Use the paper's fixed splits instead of seeded draws.")
-    ] = False,
-    llm: Annotated[
-        str | None, typer.Option("--llm", envvar="MALLM_LLM", help="LLM spec for the mallm-gan model.")
-    ] = None,
+    paper_splits: PaperSplits = False,
+    llm: BenchmarkLlm = None,
     gan_epochs: Annotated[int, typer.Option("--gan-epochs", help="CTGAN/TVAE epochs.")] = 300,
-    gan_threads: Annotated[
-        int, typer.Option("--gan-threads", help="Torch threads for CTGAN/TVAE (0: torch's default).")
-    ] = 1,
+    gan_threads: GanThreads = 1,
     n_test: Annotated[int, typer.Option("--n-test", help="Test rows per seeded draw.")] = 200,
-    retry_skipped: Annotated[
-        bool, typer.Option("--retry-skipped", help="Run again cells recorded as skipped or failed.")
-    ] = False,
-    no_detection: Annotated[
-        bool, typer.Option("--no-detection", help="Skip the detection classifier (faster).")
-    ] = False,
-    mallm_param: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--mallm-param",
-            help="KEY=VALUE passed to MallmGan for the mallm-gan cells, e.g. epochs=2 (repeatable).",
-        ),
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    retry_skipped: RetrySkipped = False,
+    no_detection: NoDetection = False,
+    mallm_param: MallmParam = None,
+    verbose: DebugLogging = False,
 ) -> None:
     """Run the benchmark grid; finished cells are appended to OUT/cells.jsonl and a rerun resumes."""
     setup_logging(verbose)
     from ..benchmark.datasets import list_datasets
-    from ..benchmark.grid import BenchmarkConfig, run_benchmark
-    from ..benchmark.summary import SUMMARY_CSV, SUMMARY_MD
+    from ..benchmark.grid import BenchmarkConfig
 
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
@@ -111,6 +104,14 @@ def benchmark_command(
         detection=not no_detection,
         mallm_options=_params(mallm_param or []),
     )
+    written, counts = _run_with_progress(config)
+    _print_outcome(written, counts, out)
+
+
+def _run_with_progress(config: Any) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Run the grid under a progress bar; the records written and how many cells ended in each status."""
+    from ..benchmark.grid import run_benchmark
+
     counts = {"ok": 0, "skipped": 0, "failed": 0, "error": 0}
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -133,6 +134,13 @@ def benchmark_command(
             progress.update(task_id, completed=done, last=f"last cell {record['seconds']:.1f} s, {result}")
 
         written = run_benchmark(config, on_start=on_start, on_cell=on_cell)
+    return written, counts
+
+
+def _print_outcome(written: list[dict[str, Any]], counts: dict[str, int], out: Path) -> None:
+    """The cells run by status, where the summary is, and the first cells that did not end ok."""
+    from ..benchmark.summary import SUMMARY_CSV, SUMMARY_MD
+
     console.print(
         f"{len(written)} cell(s) run: {counts['ok']} ok, {counts['skipped']} skipped, "
         f"{counts['failed'] + counts['error']} failed; "

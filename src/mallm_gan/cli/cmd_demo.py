@@ -12,7 +12,8 @@ import typer
 
 from .. import runstate
 from .app import app, console, handle_errors, setup_logging
-from .cmd_fit import LLM_HELP, _progress_callback, write_report
+from .cmd_fit import progress_callback, write_report
+from .options import LLM_HELP, BatchSize, Verbose
 
 
 def bundled_example(name: str = "asia") -> tuple[dict[str, Any], Any, Any]:
@@ -38,17 +39,15 @@ def demo(
         envvar="MALLM_LLM", help=LLM_HELP + " Default for the demo: the catalogue's demo model.")] = None,
     example: Annotated[str, typer.Option(help=f"Bundled table: {' or '.join(EXAMPLES)}.")] = "adult",
     epochs: Annotated[int, typer.Option(help="Epochs (about 3 minutes on 2 CPU cores with the demo model).")] = 1,
-    batch_size: Annotated[int, typer.Option(help="Real rows per iteration.")] = 30,
+    batch_size: BatchSize = 30,
     rows: Annotated[int, typer.Option(help="Synthetic rows to sample at the end.")] = 40,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Fit, sample, evaluate and report on a bundled example (60 training rows), and say what it shows."""
     setup_logging(verbose)
     from ..errors import ConfigError
     from ..llm.models import DEMO_MODEL
-    from ..report.demo import efficacy_beside_smote, new_rows, summary_lines, theta_change
-    from ..runstate import atomic_write_json
     from ..synthesizer import MallmGan
 
     if example not in EXAMPLES:
@@ -63,19 +62,35 @@ def demo(
     model = MallmGan(llm=llm or f"local:{DEMO_MODEL}", epochs=epochs, batch_size=batch_size, n_examples=5,
                      rows_per_call=5, random_state=seed, timeout=600.0)
     model.fit(train, target=meta["target"], task=meta["task"], context=meta["context"], run_dir=run_dir,
-              callbacks=[_progress_callback()])
+              callbacks=[progress_callback()])
     from ..report.sections import quality_note
 
     note = quality_note(model.llm_name_ or "", llm or "")
     console.print(f"LLM: {model.llm_name_}")
     if note:
         console.print(f"[yellow]note:[/] {note}")
+    synthetic = _sample(model, rows, out, run_dir)
+    _evaluate(synthetic, train, test, meta, run_dir)
+    _summarise(model, synthetic, train, test, meta, run_dir, note=note, seed=seed, started=started)
+
+
+def _sample(model: Any, rows: int, out: Path, run_dir: Path) -> Any:
+    """Sample the demo's rows into OUT/synthetic.csv, with the sampling report beside the run."""
     synthetic = model.sample(rows)
     synthetic_path = out / "synthetic.csv"
     synthetic.to_csv(synthetic_path, index=False)
-    atomic_write_json(run_dir / runstate.SAMPLE_REPORT, model.sample_report_.to_dict())
+    runstate.atomic_write_json(run_dir / runstate.SAMPLE_REPORT, model.sample_report_.to_dict())
     console.print(f"sampled {len(synthetic)} rows -> {synthetic_path} ({model.sample_report_.summary()})")
-    _evaluate(synthetic, train, test, meta, run_dir)
+    return synthetic
+
+
+def _summarise(
+    model: Any, synthetic: Any, train: Any, test: Any, meta: dict[str, Any], run_dir: Path, *, note: str | None,
+    seed: int, started: float,
+) -> None:
+    """What the demo shows (new rows, θ's change, efficacy beside SMOTE): saved, reported and printed."""
+    from ..report.demo import efficacy_beside_smote, new_rows, summary_lines, theta_change
+
     schema = model.schema_
     summary = {
         "rows": new_rows(schema.cast(synthetic), model.train_, schema.cast(test[schema.names]), schema),
@@ -85,8 +100,9 @@ def demo(
         "seconds": round(time.perf_counter() - started, 1),
     }
     true_dag = meta["true_dag"] or None
-    atomic_write_json(run_dir / runstate.DEMO, {"dataset": meta["name"], "true_dag": true_dag, "llm": model.llm_name_,
-                                              "note": note, "summary": summary})
+    runstate.atomic_write_json(run_dir / runstate.DEMO, {
+        "dataset": meta["name"], "true_dag": true_dag, "llm": model.llm_name_, "note": note, "summary": summary,
+    })
     write_report(run_dir, true_dag=None if true_dag is None else [tuple(e) for e in true_dag])
     for line in summary_lines(summary):
         console.print(line)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from .app import app, console, handle_errors, setup_logging
+from .options import DebugLogging, MetadataFile
 
 
 def _read(path: Path, label: str) -> pd.DataFrame:
@@ -110,13 +111,11 @@ def evaluate_command(
         str | None, typer.Option("--task", help="classification or regression (default: from the target).")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report here.")] = None,
-    metadata: Annotated[
-        Path | None, typer.Option("--metadata", help="Metadata JSON overriding the inferred schema.")
-    ] = None,
+    metadata: MetadataFile = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the evaluation models and the bootstrap.")] = 0,
     sensitive: Annotated[str | None, typer.Option(
         help="Column the attribute-inference attack guesses (default: the target).")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    verbose: DebugLogging = False,
 ) -> None:
     """Evaluate synthetic rows: MLE (train on synthetic, test on real), DCR, privacy attacks and fidelity."""
     setup_logging(verbose)

@@ -85,16 +85,18 @@ def serve_fake(
         stall_seconds=stall_seconds,
         port=port,
     )
+    _serve_until_interrupted(server, port, f"responder: {responder}, not a language model; fault rate {fault_rate:g}")
+
+
+def _serve_until_interrupted(server: Any, port: int, description: str) -> None:
+    """Start ``server``, print its base URL on stdout (scripts read it from a pipe), and serve until Ctrl-C."""
     try:
         server.start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
     typer.echo(server.url)
     sys.stdout.flush()  # scripts read the URL from a pipe while the server keeps running
-    console.print(
-        f"fake OpenAI-compatible server at {server.url} (responder: {responder}, not a language model; "
-        f"fault rate {fault_rate:g}). Ctrl-C to stop."
-    )
+    console.print(f"fake OpenAI-compatible server at {server.url} ({description}). Ctrl-C to stop.")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

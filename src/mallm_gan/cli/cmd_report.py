@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from .app import app, console, handle_errors, setup_logging
+from .options import Verbose
 
 
 @app.command()
@@ -21,7 +22,7 @@ def report(
             "--true-dag", help='JSON file of the true causal graph: [[parent, child], ...] or ["A -> B", ...].'
         ),
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Write one HTML file (images embedded, no network needed) showing θ, scores, DAGs, rows and evaluation."""
     setup_logging(verbose)

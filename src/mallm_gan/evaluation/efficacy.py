@@ -161,28 +161,9 @@ def evaluate_efficacy(
     """
     schema = resolve_schema(train_like, target=target, task=task, schema=schema)
     task = schema.task or "classification"
-    names = list(models) if models is not None else list(CLASSIFIERS if task == "classification" else REGRESSORS)
-    known = CLASSIFIERS if task == "classification" else REGRESSORS
-    unknown = [m for m in names if m not in known]
-    if unknown:
-        raise ConfigError(f"unknown {task} model(s) {unknown}; choose from {list(known)}")
-    for label, frame in (("training", train_like), ("test", test)):
-        if target not in frame.columns:
-            raise SchemaError(f"target column {target!r} is not in the {label} rows", column=target)
+    names = _model_names(task, models)
     notes: list[str] = []
-    y_train, keep_train = _targets(train_like, target, task)
-    y_test, keep_test = _targets(test, target, task)
-    if (~keep_train).any():
-        notes.append(f"{int((~keep_train).sum())} training row(s) without a target value dropped")
-    if (~keep_test).any():
-        notes.append(f"{int((~keep_test).sum())} test row(s) without a target value dropped")
-    train_rows = train_like.loc[keep_train].reset_index(drop=True)
-    test_rows = test.loc[keep_test].reset_index(drop=True)
-    y_train, y_test = y_train[keep_train], y_test[keep_test]
-    if task == "regression" and not keep_train.any() and train_like[target].notna().any():
-        raise ConfigError(f"regression needs a numerical target; {target!r} holds text")
-    if len(train_rows) == 0 or len(test_rows) == 0:
-        raise ConfigError(f"no {'training' if len(train_rows) == 0 else 'test'} rows with a value for {target!r}")
+    train_rows, y_train, test_rows, y_test = _rows_with_targets(train_like, test, target, task, notes)
 
     features = [c for c in schema.names if c != target]
     encoder = TabularEncoder(schema, features).fit(train_rows)
@@ -203,6 +184,42 @@ def evaluate_efficacy(
     best_model = max(scores, key=lambda m: scores[m][metric]) if scores else None
     best_score = scores[best_model][metric] if best_model else None
     return EfficacyResult(task, target, metric, scores, best_model, best_score, len(train_rows), len(test_rows), notes)
+
+
+def _model_names(task: str, models: Sequence[str] | None) -> list[str]:
+    """The models to train: ``models``, or all of the task's; an unknown name is a ConfigError."""
+    known = CLASSIFIERS if task == "classification" else REGRESSORS
+    names = list(models) if models is not None else list(known)
+    unknown = [m for m in names if m not in known]
+    if unknown:
+        raise ConfigError(f"unknown {task} model(s) {unknown}; choose from {list(known)}")
+    return names
+
+
+def _rows_with_targets(
+    train_like: pd.DataFrame, test: pd.DataFrame, target: str, task: str, notes: list[str]
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
+    """``(train rows, train targets, test rows, test targets)`` of the rows with a target value.
+
+    Rows without one are dropped with a note. Raises SchemaError for a frame without the target column,
+    ConfigError when no training or test row is left (or a regression target holds text).
+    """
+    for label, frame in (("training", train_like), ("test", test)):
+        if target not in frame.columns:
+            raise SchemaError(f"target column {target!r} is not in the {label} rows", column=target)
+    y_train, keep_train = _targets(train_like, target, task)
+    y_test, keep_test = _targets(test, target, task)
+    if (~keep_train).any():
+        notes.append(f"{int((~keep_train).sum())} training row(s) without a target value dropped")
+    if (~keep_test).any():
+        notes.append(f"{int((~keep_test).sum())} test row(s) without a target value dropped")
+    train_rows = train_like.loc[keep_train].reset_index(drop=True)
+    test_rows = test.loc[keep_test].reset_index(drop=True)
+    if task == "regression" and not keep_train.any() and train_like[target].notna().any():
+        raise ConfigError(f"regression needs a numerical target; {target!r} holds text")
+    if len(train_rows) == 0 or len(test_rows) == 0:
+        raise ConfigError(f"no {'training' if len(train_rows) == 0 else 'test'} rows with a value for {target!r}")
+    return train_rows, y_train[keep_train], test_rows, y_test[keep_test]
 
 
 def mle_score(

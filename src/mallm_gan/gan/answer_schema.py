@@ -13,8 +13,10 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..llm.dialects import Dialect, check_dialect
-from ..table.conditions import Condition, Conditions
-from ..table.schema import Column, TableSchema, round_to
+from ..table.column import Column
+from ..table.condition import Condition
+from ..table.conditions import Conditions
+from ..table.schema import TableSchema, round_to
 from .prompts import _plain
 
 

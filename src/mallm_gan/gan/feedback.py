@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..table.schema import Column, TableSchema
+from ..table.column import Column
+from ..table.schema import TableSchema
 from .discriminator import MISSING_FEATURE, Discriminator
 
 Edge = tuple[str, str]

@@ -189,15 +189,7 @@ class Generator:
             missing = wanted - len(result.rows)
             if missing <= 0:
                 break
-            chunks = list(first_round) if round_no == 0 and first_round is not None else list(
-                example_source(round_no)
-            )
-            if round_no > 0:
-                # top-up: only as many calls as the remaining rows need, at the yield seen so far
-                seen = max(result.report.generated, 1)
-                rate = max(len(result.rows) / seen, 0.2) if result.calls else 1.0
-                need_calls = int(np.ceil(missing / max(self.rows_per_call * rate, 1)))
-                chunks = chunks[: max(1, need_calls)]
+            chunks = self._round_chunks(round_no, missing, result, example_source, first_round)
             if self.exposure is not None:
                 endpoint = self.client.describe()
                 chunks = [c for c in (self.exposure.admit(endpoint, chunk) for chunk in chunks) if len(c)]
@@ -206,10 +198,7 @@ class Generator:
                         break
                     raise self.exposure.refuse()
             result.rounds += 1
-            n_rows = self.rows_per_call
-            if round_no == 0 and self._seen >= 20:
-                rate = max(self._accepted / self._seen, 0.5)
-                n_rows = min(2 * self.rows_per_call, int(np.ceil(self.rows_per_call / rate)))
+            n_rows = self._rows_per_call(round_no)
             tasks = [
                 self._call(
                     theta, chunk, validator, seed=derive_seed(seed, round_no, i), n_rows=n_rows,
@@ -218,41 +207,77 @@ class Generator:
                 )
                 for i, chunk in enumerate(chunks)
             ]
-            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-            for outcome in outcomes:
-                result.calls += 1
-                if isinstance(outcome, BaseException):
-                    # permanent endpoint errors and budgets stop the run; other failures cost one call
-                    permanent = isinstance(outcome, LLMError) and not outcome.transient
-                    if permanent or isinstance(outcome, BudgetExceededError) or not isinstance(
-                        outcome, MallmGanError
-                    ):
-                        raise outcome
-                    result.failed_calls += 1
-                    result.report.notes[f"call_failed:{type(outcome).__name__}"] += 1
-                    log.warning("generator call failed: %s", outcome)
-                    continue
-                rows, report, _ = outcome
-                result.report.add(report)
-                result.rows.extend(rows)
-            failures = [o for o in outcomes if isinstance(o, LLMError)]
-            if failures and len(failures) == len(outcomes):
-                # every call of the round failed after its own retries: the endpoint is down or unreachable,
-                # and more calls to it cannot help; its error names it
-                raise failures[0]
+            _collect(result, await asyncio.gather(*tasks, return_exceptions=True))
             log.info("generation round %d: %s", round_no, result.report.summary())
         self._seen += result.report.generated
         self._accepted += result.report.accepted
         if len(result.rows) < minimum:
-            # answers that were never rows: an endpoint that takes the schema but does not follow it
-            unreadable = result.report.generated == 0 and result.calls > result.failed_calls
-            hint = (f"; no answer of {self.client.endpoint} held rows: check the endpoint with `mallm-gan check "
-                    "--llm SPEC`, or set MALLM_STRUCTURED=none to ask in the prompt only") if unreadable else ""
-            raise GenerationError(
-                f"only {len(result.rows)} valid rows of the {minimum} needed after {result.calls} calls "
-                f"({result.failed_calls} failed): {result.report.summary()}{hint}",
-                accepted=len(result.rows), needed=minimum, calls=result.calls,
-                failed_calls=result.failed_calls, counts=result.report.to_dict(),
-            )
+            raise self._shortfall(result, minimum)
         result.rows = result.rows[:wanted]
         return result
+
+    def _round_chunks(
+        self,
+        round_no: int,
+        missing: int,
+        result: GenerationResult,
+        example_source: Callable[[int], Sequence[pd.DataFrame]],
+        first_round: Sequence[pd.DataFrame] | None,
+    ) -> list[pd.DataFrame]:
+        """The example chunks of one round, one call each; a top-up round sends only as many as it needs."""
+        if round_no == 0:
+            return list(first_round) if first_round is not None else list(example_source(0))
+        chunks = list(example_source(round_no))
+        # top-up: only as many calls as the remaining rows need, at the yield seen so far
+        seen = max(result.report.generated, 1)
+        rate = max(len(result.rows) / seen, 0.2) if result.calls else 1.0
+        need_calls = int(np.ceil(missing / max(self.rows_per_call * rate, 1)))
+        return chunks[: max(1, need_calls)]
+
+    def _rows_per_call(self, round_no: int) -> int:
+        """Rows to ask each call for: more in a first round when earlier requests lost rows to validation."""
+        if round_no == 0 and self._seen >= 20:
+            rate = max(self._accepted / self._seen, 0.5)
+            return min(2 * self.rows_per_call, int(np.ceil(self.rows_per_call / rate)))
+        return self.rows_per_call
+
+    def _shortfall(self, result: GenerationResult, minimum: int) -> GenerationError:
+        """The error for a request that ended with fewer than ``minimum`` rows; its fields hold the counts."""
+        # answers that were never rows: an endpoint that takes the schema but does not follow it
+        unreadable = result.report.generated == 0 and result.calls > result.failed_calls
+        hint = (f"; no answer of {self.client.endpoint} held rows: check the endpoint with `mallm-gan check "
+                "--llm SPEC`, or set MALLM_STRUCTURED=none to ask in the prompt only") if unreadable else ""
+        return GenerationError(
+            f"only {len(result.rows)} valid rows of the {minimum} needed after {result.calls} calls "
+            f"({result.failed_calls} failed): {result.report.summary()}{hint}",
+            accepted=len(result.rows), needed=minimum, calls=result.calls,
+            failed_calls=result.failed_calls, counts=result.report.to_dict(),
+        )
+
+
+def _collect(result: GenerationResult, outcomes: Sequence[Any]) -> None:
+    """Add one round's call outcomes to ``result``.
+
+    Raises:
+        LLMError, BudgetExceededError: a permanent endpoint error or a budget stops the run; so does any
+            error that is not the project's own, and a round whose every call failed at the endpoint.
+    """
+    for outcome in outcomes:
+        result.calls += 1
+        if isinstance(outcome, BaseException):
+            # permanent endpoint errors and budgets stop the run; other failures cost one call
+            permanent = isinstance(outcome, LLMError) and not outcome.transient
+            if permanent or isinstance(outcome, BudgetExceededError) or not isinstance(outcome, MallmGanError):
+                raise outcome
+            result.failed_calls += 1
+            result.report.notes[f"call_failed:{type(outcome).__name__}"] += 1
+            log.warning("generator call failed: %s", outcome)
+            continue
+        rows, report, _ = outcome
+        result.report.add(report)
+        result.rows.extend(rows)
+    failures = [o for o in outcomes if isinstance(o, LLMError)]
+    if failures and len(failures) == len(outcomes):
+        # every call of the round failed after its own retries: the endpoint is down or unreachable,
+        # and more calls to it cannot help; its error names it
+        raise failures[0]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..table import jsontext
-from ..table.schema import fold
+from ..table.column import fold
 
 _CONTAINER_KEYS = ("rows", "data", "records", "samples", "items", "results")
 _MAX_DEPTH = 6

@@ -18,7 +18,8 @@ import pandas as pd
 
 from ..errors import ConfigError, SchemaError
 from ..settings import OPTIMIZER_FORMS
-from ..table.schema import Column, TableSchema, is_missing, round_to
+from ..table.column import Column
+from ..table.schema import TableSchema, is_missing, round_to
 from ..theta.process import DataGenerationProcess
 
 Message = dict[str, str]

@@ -27,8 +27,9 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..table.coerce import checker, normalise_frame
+from ..table.column import fold
 from ..table.constraints import schema_constraints
-from ..table.schema import TableSchema, fold
+from ..table.schema import TableSchema
 from .gate import GateSetting, ReleaseGate
 from .parsing import ParseResult
 

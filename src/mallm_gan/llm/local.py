@@ -1,9 +1,10 @@
 """The ``local:`` backend: a GGUF model run in-process by llama.cpp's server engine (``xllamacpp``).
 
-Rows sent to this client never leave the process. One engine per model file and settings is shared by
-every client of the process and created on first use; concurrent requests are batched by llama.cpp over
-``n_parallel`` slots, and the client's ``max_concurrency`` defaults to that number so requests map onto
-slots.
+Rows sent to this client never leave the process. The engine itself (settings, threads, slots, the
+process-wide registry) lives in :mod:`.local_engine`; this module is the client over it: request
+translation, the grammar fallback, ``n`` choices and error messages. Concurrent requests are batched by
+llama.cpp over ``n_parallel`` slots, and the client's ``max_concurrency`` defaults to that number so
+requests map onto slots.
 
 JSON-schema answers are constrained with an LLGuidance grammar that forbids free whitespace, so a small
 model spends its tokens on values, not indentation. llama.cpp silently ignores a grammar it cannot compile;
@@ -17,12 +18,8 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
-import secrets
 import threading
-import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +27,15 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, LLMProviderError
 from .base import BaseClient
 from .dialects import Dialect
+from .local_engine import (
+    Engine,
+    EngineSettings,
+    default_n_parallel,
+    default_threads,
+    get_engine,
+    import_xllamacpp,
+    loaded_engine,
+)
 from .model_pull import resolve_model
 from .models import CATALOGUE, check_model_ref
 
@@ -38,48 +44,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "the local backend needs xllamacpp: pip install 'mallm-gan[local]'"
 #: LLGuidance options that make JSON output compact: no optional whitespace, tight separators.
 COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
 _JSON_START = set('{["-0123456789tfn"')
-
-
-def available_cores() -> int:
-    """Cores this process may run on (a container's CPU limit, not the host's core count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def default_threads() -> int:
-    """Half the cores, at least one.
-
-    llama.cpp's threads busy-wait for each other at every step; when they outnumber the cores that are
-    actually free, a small model slows down many times over. Measured with SmolLM2-135M on 2 cores, 8
-    concurrent answers: idle machine, 1 thread 68-72 tokens/s, 2 threads 88 (1 slot) to 125 (4 slots);
-    machine busy with other work (load 5), 1 thread still ~70, 2 threads 3 (1 slot) to 36 (4 slots).
-    Half the cores also matches llama.cpp's own preference for physical cores.
-    """
-    return max(1, available_cores() // 2)
-
-
-def default_n_parallel(threads: int | None = None) -> int:
-    """Slots by default: two per thread, at least 2, at most 8.
-
-    On a CPU, slots raise throughput only as far as threads can compute them (measured, SmolLM2 on 1
-    thread: 50-70 tokens/s with 1 to 8 slots), while each slot adds KV memory and answer latency.
-    """
-    return min(8, max(2, 2 * (threads or default_threads())))
-
-
-def import_xllamacpp() -> Any:
-    """Import ``xllamacpp`` or raise a ConfigError with the install hint."""
-    try:
-        import xllamacpp
-    except ImportError as exc:
-        raise ConfigError(INSTALL_HINT) from exc
-    return xllamacpp
 
 
 def grammar_request(request: dict[str, Any]) -> dict[str, Any] | None:
@@ -114,99 +81,6 @@ def grammar_was_applied(response: dict[str, Any]) -> bool:
             except ValueError:
                 return False
     return True
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """What an engine is built from; engines with equal settings are shared."""
-
-    path: str
-    n_ctx: int
-    n_parallel: int
-    threads: int
-    n_gpu_layers: int | None
-    seed: int | None
-    threads_batch: int | None = None
-
-
-class Engine:
-    """One loaded model: an ``xllamacpp.Server`` and the thread pool that feeds it."""
-
-    def __init__(self, settings: EngineSettings, *, verbose: bool = False) -> None:
-        xllamacpp = import_xllamacpp()
-        params = xllamacpp.CommonParams()
-        params.model.path = settings.path
-        # llama.cpp splits the context among the slots: give each slot n_ctx tokens
-        params.n_ctx = settings.n_ctx * settings.n_parallel
-        params.n_parallel = settings.n_parallel
-        params.cpuparams.n_threads = settings.threads
-        params.cpuparams_batch.n_threads = settings.threads_batch or settings.threads
-        params.n_gpu_layers = _gpu_layers(xllamacpp, settings.n_gpu_layers)
-        if settings.seed is not None:
-            params.sampling.seed = settings.seed
-        # the log threshold is process-wide in llama.cpp; 0 silences it, 3 shows its info lines
-        params.verbosity = 3 if verbose else 0
-        # the engine also listens on 127.0.0.1; a random key keeps other local users off that port
-        params.api_keys = [secrets.token_hex(16)]
-        started = time.perf_counter()
-        try:
-            self.server = xllamacpp.Server(params)
-        except (RuntimeError, ValueError) as exc:
-            raise ConfigError(
-                f"llama.cpp could not load {settings.path}: {exc} (is it a GGUF model file? rerun with "
-                "--verbose to see llama.cpp's log)",
-                model=settings.path,
-            ) from exc
-        # xllamacpp's Server returns before its task loop runs, and destroying it in that window hangs
-        # forever (the stop signal is lost); one round trip through the loop closes the window
-        try:
-            self.server.handle_completions({"prompt": ".", "max_tokens": 1})
-        except (RuntimeError, ValueError) as exc:
-            log.debug("priming request failed: %s", exc)
-        self.load_seconds = time.perf_counter() - started
-        self.settings = settings
-        self.executor = ThreadPoolExecutor(max_workers=max(4, 2 * settings.n_parallel), thread_name_prefix="llama")
-        log.debug("loaded %s in %.2f s (%s)", settings.path, self.load_seconds, settings)
-
-    def chat(self, request: dict[str, Any]) -> Any:
-        return self.server.handle_chat_completions(request)
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True)
-        del self.server
-
-
-def _gpu_layers(xllamacpp: Any, wanted: int | None) -> int:
-    if wanted is not None:
-        return wanted
-    gpu_types = {"GGML_BACKEND_DEVICE_TYPE_GPU", "GGML_BACKEND_DEVICE_TYPE_IGPU"}
-    try:
-        has_gpu = any(getattr(d.get("type"), "name", "") in gpu_types for d in xllamacpp.get_device_info())
-    except (AttributeError, RuntimeError, TypeError):
-        has_gpu = False
-    return -1 if has_gpu else 0
-
-
-_ENGINES: dict[EngineSettings, Engine] = {}
-_ENGINES_LOCK = threading.Lock()
-
-
-def get_engine(settings: EngineSettings, *, verbose: bool = False) -> Engine:
-    """The process-wide engine for these settings, loaded on first call (thread-safe)."""
-    with _ENGINES_LOCK:
-        engine = _ENGINES.get(settings)
-        if engine is None:
-            engine = _ENGINES[settings] = Engine(settings, verbose=verbose)
-        return engine
-
-
-def unload_engines() -> None:
-    """Free every loaded model (for benchmarks and tests; clients reload on next use)."""
-    with _ENGINES_LOCK:
-        engines = list(_ENGINES.values())
-        _ENGINES.clear()
-    for engine in engines:
-        engine.close()
 
 
 @dataclass
@@ -298,7 +172,7 @@ class LocalLlamaClient(BaseClient):
 
     def _loaded_engine(self) -> Engine | None:
         """The engine if it is loaded already (never blocks on a download or a load)."""
-        return _ENGINES.get(self._settings) if self._settings is not None else None
+        return loaded_engine(self._settings) if self._settings is not None else None
 
     # -- transport ----------------------------------------------------------------------------------
     async def _prepare(self) -> None:
@@ -461,14 +335,8 @@ def create_local_client(spec: LLMSpec, **options: Any) -> LocalLlamaClient:
 
 __all__ = [
     "COMPACT_JSON",
-    "Engine",
-    "EngineSettings",
     "LocalLlamaClient",
     "create_local_client",
-    "default_n_parallel",
-    "get_engine",
     "grammar_request",
     "grammar_was_applied",
-    "import_xllamacpp",
-    "unload_engines",
 ]

@@ -217,6 +217,16 @@ def _structured_mode(structured: str | None) -> str | None:
     return structured
 
 
+def _check_client_options(*, timeout: float, max_retries: int, cache_policy: str) -> None:
+    """Raise a ConfigError naming the option for a timeout, retry count or cache policy no client can use."""
+    if not timeout > 0:
+        raise ConfigError(f"timeout must be > 0 seconds, got {timeout}")
+    if max_retries < 0:
+        raise ConfigError(f"max_retries must be >= 0, got {max_retries}")
+    if cache_policy not in CACHE_POLICIES:
+        raise ConfigError(f"cache_policy={cache_policy!r} must be one of {', '.join(CACHE_POLICIES)}")
+
+
 def create_llm(
     spec: str | LLMSpec | None = None,
     *,
@@ -250,16 +260,8 @@ def create_llm(
     Raises:
         ConfigError: Malformed spec, bad option, missing credentials or a backend that is not installed.
     """
-    if isinstance(spec, LLMSpec):
-        parsed = spec
-    else:
-        parsed = parse_spec(resolve_spec(spec)[0])
-    if not timeout > 0:
-        raise ConfigError(f"timeout must be > 0 seconds, got {timeout}")
-    if max_retries < 0:
-        raise ConfigError(f"max_retries must be >= 0, got {max_retries}")
-    if cache_policy not in CACHE_POLICIES:
-        raise ConfigError(f"cache_policy={cache_policy!r} must be one of {', '.join(CACHE_POLICIES)}")
+    parsed = spec if isinstance(spec, LLMSpec) else parse_spec(resolve_spec(spec)[0])
+    _check_client_options(timeout=timeout, max_retries=max_retries, cache_policy=cache_policy)
     mode = _structured_mode(structured)
     factory = _load_factory(parsed.backend)
     cache = ResponseCache(Path(cache_dir) / CACHE_FILENAME) if cache_dir is not None else None

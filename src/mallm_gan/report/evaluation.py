@@ -47,65 +47,76 @@ def evaluation_section(evaluation: Mapping[str, Any] | None) -> str:
             "<p>No evaluation was run for this run directory (no "
             f"{EVALUATION_FILE}); <code>mallm-gan evaluate</code> writes one.</p>",
         )
-    body = ""
-    synthetic = evaluation.get("efficacy") or evaluation.get("mle")
-    if isinstance(synthetic, dict) and synthetic.get("scores"):
-        real = evaluation.get("reference") or evaluation.get("real")
-        head, rows = _efficacy_rows(synthetic, real if isinstance(real, dict) else None)
-        body += (
-            f"<h3>Machine-learning efficacy</h3><p>Models trained on the synthetic rows (and, for "
-            f"reference, on the real training rows), tested on {num(synthetic.get('n_test'))} real held-out "
-            f"rows; target {esc(synthetic.get('target'))}.</p>"
-            + table(head, rows, range(1, len(head)), ["" for _ in rows[:-1]] + ["total"])
-        )
-        body += "".join(f'<p class="small muted">{esc(n)}</p>' for n in synthetic.get("notes") or [])
-    else:
-        body += "<p>No machine-learning efficacy in the evaluation.</p>"
-    dcr = evaluation.get("privacy") or evaluation.get("dcr")
-    body += "<h3>Distance to closest record</h3>"
-    if isinstance(dcr, dict):
-        body += (
-            f"<p>Exact copies of training rows: <b>{num(dcr.get('exact_copies'))}</b> of "
-            f"{num(dcr.get('n_synthetic'))}; of held-out rows: {num(dcr.get('exact_copies_holdout'))}. Share "
-            f"of synthetic rows closer to a training row than to any held-out row: "
-            f"<b>{num(dcr.get('share_closer_to_train'), 2)}</b> (ties: {num(dcr.get('share_ties'), 2)}; "
-            f"{num(dcr.get('n_train'))} training vs {num(dcr.get('n_holdout'))} held-out rows).</p>"
-        )
-        if isinstance(dcr.get("to_train"), list):
-            body += img(dcr_plot(dcr["to_train"], dcr.get("to_holdout")), "DCR histograms")
-        quantiles = [(k, dcr.get(k)) for k in ("quantiles_train", "quantiles_holdout") if dcr.get(k)]
-        if quantiles:
-            keys = list(quantiles[0][1])
-            rows = [[label.replace("quantiles_", "to "), *(num(q.get(k), 2) for k in keys)] for label, q in quantiles]
-            body += table(["distance", *(_quantile_name(k) for k in keys)], rows, range(1, len(keys) + 1))
-        if not isinstance(dcr.get("to_train"), list):
-            body += '<p class="small muted">Per-row distances were not saved, so no histogram is drawn.</p>'
-    else:
-        body += "<p>No distances in the evaluation.</p>"
+    body = _efficacy_html(evaluation)
+    body += _dcr_html(evaluation.get("privacy") or evaluation.get("dcr"))
     body += _attacks_html(evaluation.get("attacks"))
-    quality = evaluation.get("fidelity")
-    body += "<h3>Fidelity</h3>"
-    if isinstance(quality, dict):
-        items = [
-            ("overall", "overall"),
-            ("column shapes", "shape_score"),
-            ("pair trends", "trend_score"),
-            ("detection AUC (0.5 = undetectable)", "detection_auc"),
-        ]
-        body += table([k for k, _ in items], [[num(quality.get(v)) for _, v in items]], range(len(items)))
-        shapes = sorted(
-            (quality.get("column_shapes") or {}).items(),
-            key=lambda kv: (not isinstance(kv[1], (int, float)), kv[1] if isinstance(kv[1], (int, float)) else 0),
-        )
-        if shapes:
-            body += (
-                '<p class="small">Column shapes, worst first: '
-                + ", ".join(f"{esc(c)} {num(v, 2)}" for c, v in shapes)
-                + "</p>"
-            )
-    else:
-        body += "<p>No fidelity scores in the evaluation.</p>"
+    body += _fidelity_html(evaluation.get("fidelity"))
     return section("evaluation", title, body)
+
+
+def _efficacy_html(evaluation: Mapping[str, Any]) -> str:
+    """The efficacy table: each model's score on synthetic rows beside its score on the real rows."""
+    synthetic = evaluation.get("efficacy") or evaluation.get("mle")
+    if not (isinstance(synthetic, dict) and synthetic.get("scores")):
+        return "<p>No machine-learning efficacy in the evaluation.</p>"
+    real = evaluation.get("reference") or evaluation.get("real")
+    head, rows = _efficacy_rows(synthetic, real if isinstance(real, dict) else None)
+    body = (
+        f"<h3>Machine-learning efficacy</h3><p>Models trained on the synthetic rows (and, for "
+        f"reference, on the real training rows), tested on {num(synthetic.get('n_test'))} real held-out "
+        f"rows; target {esc(synthetic.get('target'))}.</p>"
+        + table(head, rows, range(1, len(head)), ["" for _ in rows[:-1]] + ["total"])
+    )
+    return body + "".join(f'<p class="small muted">{esc(n)}</p>' for n in synthetic.get("notes") or [])
+
+
+def _dcr_html(dcr: Any) -> str:
+    """Exact copies, the share closer to training rows, the histograms and the distance quantiles."""
+    body = "<h3>Distance to closest record</h3>"
+    if not isinstance(dcr, dict):
+        return body + "<p>No distances in the evaluation.</p>"
+    body += (
+        f"<p>Exact copies of training rows: <b>{num(dcr.get('exact_copies'))}</b> of "
+        f"{num(dcr.get('n_synthetic'))}; of held-out rows: {num(dcr.get('exact_copies_holdout'))}. Share "
+        f"of synthetic rows closer to a training row than to any held-out row: "
+        f"<b>{num(dcr.get('share_closer_to_train'), 2)}</b> (ties: {num(dcr.get('share_ties'), 2)}; "
+        f"{num(dcr.get('n_train'))} training vs {num(dcr.get('n_holdout'))} held-out rows).</p>"
+    )
+    if isinstance(dcr.get("to_train"), list):
+        body += img(dcr_plot(dcr["to_train"], dcr.get("to_holdout")), "DCR histograms")
+    quantiles = [(k, dcr.get(k)) for k in ("quantiles_train", "quantiles_holdout") if dcr.get(k)]
+    if quantiles:
+        keys = list(quantiles[0][1])
+        rows = [[label.replace("quantiles_", "to "), *(num(q.get(k), 2) for k in keys)] for label, q in quantiles]
+        body += table(["distance", *(_quantile_name(k) for k in keys)], rows, range(1, len(keys) + 1))
+    if not isinstance(dcr.get("to_train"), list):
+        body += '<p class="small muted">Per-row distances were not saved, so no histogram is drawn.</p>'
+    return body
+
+
+def _fidelity_html(quality: Any) -> str:
+    """The fidelity scores and the column shapes, worst first."""
+    body = "<h3>Fidelity</h3>"
+    if not isinstance(quality, dict):
+        return body + "<p>No fidelity scores in the evaluation.</p>"
+    items = [
+        ("overall", "overall"),
+        ("column shapes", "shape_score"),
+        ("pair trends", "trend_score"),
+        ("detection AUC (0.5 = undetectable)", "detection_auc"),
+    ]
+    body += table([k for k, _ in items], [[num(quality.get(v)) for _, v in items]], range(len(items)))
+    shapes = sorted(
+        (quality.get("column_shapes") or {}).items(),
+        key=lambda kv: (not isinstance(kv[1], (int, float)), kv[1] if isinstance(kv[1], (int, float)) else 0),
+    )
+    if shapes:
+        body += (
+            '<p class="small">Column shapes, worst first: '
+            + ", ".join(f"{esc(c)} {num(v, 2)}" for c, v in shapes)
+            + "</p>"
+        )
+    return body
 
 
 def _interval(value: Any, bounds: Any) -> str:

@@ -115,24 +115,8 @@ def score_plot(entries: Sequence[HistoryEntry], best: int | None, selection: str
     fig = figure(10.0, 4.0)
     ax = fig.subplots()
     xs = list(range(1, len(entries) + 1))
-    start = 0
-    for i in range(1, len(xs) + 1):  # shade every other epoch
-        if i == len(xs) or epochs[i] != epochs[start]:
-            if epochs[start] is not None and int(epochs[start]) % 2 == 1:
-                ax.axvspan(start + 0.5, i + 0.5, color="#f0f0f0", zorder=0, lw=0)
-            start = i
-    ax.axhline(0.5, color=GREEN, lw=1.2, ls="--", zorder=1)
-    # outside the axes, so no marker ever hides it
-    ax.text(
-        1.01,
-        0.5,
-        "0.5 =\nindistinguishable",
-        transform=ax.get_yaxis_transform(),
-        ha="left",
-        va="center",
-        color=GREEN,
-        fontsize=8.5,
-    )
+    _shade_epochs(ax, epochs)
+    _mark_indistinguishable(ax)
     ax.plot(xs, raw, "o-", color=GREY, lw=1, ms=4, label="raw score, when the θ was tried", zorder=2)
     spread = [_score_se(e) for e in entries]
     if any(math.isfinite(v) for v in spread):
@@ -168,6 +152,31 @@ def score_plot(entries: Sequence[HistoryEntry], best: int | None, selection: str
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False, fontsize=8.5)
     return data_uri(fig)
+
+
+def _shade_epochs(ax: Any, epochs: Sequence[int | None]) -> None:
+    """Shade every other epoch's iterations (x = 1, 2, ... for the entries in order)."""
+    start = 0
+    for i in range(1, len(epochs) + 1):
+        if i == len(epochs) or epochs[i] != epochs[start]:
+            if epochs[start] is not None and int(epochs[start]) % 2 == 1:
+                ax.axvspan(start + 0.5, i + 0.5, color="#f0f0f0", zorder=0, lw=0)
+            start = i
+
+
+def _mark_indistinguishable(ax: Any) -> None:
+    """The 0.5 line, labelled outside the axes so no marker ever hides the label."""
+    ax.axhline(0.5, color=GREEN, lw=1.2, ls="--", zorder=1)
+    ax.text(
+        1.01,
+        0.5,
+        "0.5 =\nindistinguishable",
+        transform=ax.get_yaxis_transform(),
+        ha="left",
+        va="center",
+        color=GREEN,
+        fontsize=8.5,
+    )
 
 
 def score_section(entries: Sequence[Mapping[str, Any]], best: int | None, selection: str = "lowest") -> str:

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SchemaError
-from .schema import Column, TableSchema, fold, round_to
+from .column import Column, fold
+from .schema import TableSchema, round_to
 from .schema import is_missing as _is_missing
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "missing", "unknown"})

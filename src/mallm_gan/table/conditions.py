@@ -3,7 +3,9 @@
 A condition is "equals a value", "differs from a value", "one of a set" or a numeric/date range with optional,
 inclusive or exclusive ends. :class:`Conditions` binds them to a schema: values are normalised the way rows
 are (so ``"Female"`` finds the category ``"female"`` and ``"1"`` finds ``1``), and anything that no row
-could ever meet is a :class:`~mallm_gan.errors.ConfigError` naming the column and what it allows.
+could ever meet is a :class:`~mallm_gan.errors.ConfigError` naming the column and what it allows. One
+condition is a :class:`~.condition.Condition`; reading them from CLI text and Python values is
+:mod:`.condition_parse`; this module binds them to a schema and checks rows against them.
 
 Examples:
     >>> Conditions.from_mapping({"sex": "female", "age": (65, None)}, schema)
@@ -12,195 +14,16 @@ Examples:
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from ..errors import ConfigError
 from .coerce import normalise_value, parse_number
-from .schema import Column, TableSchema, fold
-
-Op = Literal["eq", "ne", "in", "range"]
-OPS: tuple[str, ...] = ("eq", "ne", "in", "range")
-# longest first, so ">=" wins over ">" at the same position
-_WHERE_OPS = (("==", "eq"), ("!=", "ne"), (">=", "ge"), ("<=", "le"), ("=", "eq"), (">", "gt"), ("<", "lt"))
-_IN = re.compile(r"\s+in\s+", re.I)
-_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One condition on one column's normalised value. Build it with the class methods.
-
-    A missing value meets no condition.
-    """
-
-    op: Op
-    values: tuple[Any, ...] = ()
-    low: Any = None
-    high: Any = None
-    low_inclusive: bool = True
-    high_inclusive: bool = True
-
-    @classmethod
-    def equals(cls, value: Any) -> Condition:
-        return cls("eq", (value,))
-
-    @classmethod
-    def not_equal(cls, value: Any) -> Condition:
-        return cls("ne", (value,))
-
-    @classmethod
-    def one_of(cls, values: Sequence[Any] | set[Any] | frozenset[Any]) -> Condition:
-        if isinstance(values, (set, frozenset)):  # a stable order for prompts and logs
-            values = sorted(values, key=lambda v: (type(v).__name__, str(v)))
-        return cls("in", tuple(values))
-
-    @classmethod
-    def between(
-        cls, low: Any = None, high: Any = None, *, low_inclusive: bool = True, high_inclusive: bool = True
-    ) -> Condition:
-        return cls("range", (), low, high, low_inclusive, high_inclusive)
-
-    def matches_value(self, value: Any) -> bool:
-        if value is None:
-            return False
-        if self.op == "eq":
-            return value == self.values[0]
-        if self.op == "ne":
-            return value != self.values[0]
-        if self.op == "in":
-            return value in self.values
-        try:
-            if self.low is not None and (value < self.low if self.low_inclusive else value <= self.low):
-                return False
-            return not (self.high is not None and (value > self.high if self.high_inclusive else value >= self.high))
-        except TypeError:  # a value of another type (text in a number column) meets no range
-            return False
-
-    def describe(self, column: str) -> str:
-        """Plain text such as ``age >= 65`` or ``region is one of ["north", "south"]``."""
-        name = column if _PLAIN_NAME.fullmatch(column) else json.dumps(column, ensure_ascii=False)
-        if self.op == "eq":
-            return f"{name} = {_show(self.values[0])}"
-        if self.op == "ne":
-            return f"{name} != {_show(self.values[0])}"
-        if self.op == "in":
-            return f"{name} is one of [{', '.join(_show(v) for v in self.values)}]"
-        if self.low is not None and self.high is not None:
-            if self.low_inclusive and self.high_inclusive:
-                return f"{name} between {_show(self.low)} and {_show(self.high)} (inclusive)"
-            low_op, high_op = ("<=" if self.low_inclusive else "<"), ("<=" if self.high_inclusive else "<")
-            return f"{_show(self.low)} {low_op} {name} {high_op} {_show(self.high)}"
-        if self.low is not None:
-            return f"{name} {'>=' if self.low_inclusive else '>'} {_show(self.low)}"
-        if self.high is not None:
-            return f"{name} {'<=' if self.high_inclusive else '<'} {_show(self.high)}"
-        return f"{name} has any value"
-
-    def to_dict(self) -> dict[str, Any]:
-        if self.op in ("eq", "ne"):
-            return {"op": self.op, "value": self.values[0]}
-        if self.op == "in":
-            return {"op": "in", "values": list(self.values)}
-        return {
-            "op": "range",
-            "low": self.low,
-            "high": self.high,
-            "low_inclusive": self.low_inclusive,
-            "high_inclusive": self.high_inclusive,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Condition:
-        op = data.get("op", "range" if ("low" in data or "high" in data) else None)
-        if op in ("eq", "ne") and "value" in data:
-            return cls(op, (data["value"],))
-        if op == "in" and isinstance(data.get("values"), (list, tuple, set, frozenset)):
-            return cls.one_of(data["values"])
-        if op == "range":
-            return cls.between(
-                data.get("low"),
-                data.get("high"),
-                low_inclusive=bool(data.get("low_inclusive", True)),
-                high_inclusive=bool(data.get("high_inclusive", True)),
-            )
-        raise ConfigError(
-            f"cannot read condition {dict(data)!r}: expected op 'eq'/'ne' with 'value', 'in' with 'values', "
-            "or 'range' with 'low'/'high'"
-        )
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(value, ensure_ascii=False)
-
-
-def parse_where(text: str, columns: Sequence[str] | None = None) -> tuple[str, Condition]:
-    """Read a CLI condition: ``col=value``, ``col==value``, ``col!=value``, ``col>65``, ``col>=65``,
-    ``col<3``, ``col<=3`` or ``col in a|b|c`` (also ``a,b,c``). Column names may contain spaces.
-
-    Args:
-        text: The condition.
-        columns: Known column names. When given, the split whose left side names a column wins, so a
-            value that contains an operator (``Income=>50K``) or a name that contains one is read right.
-
-    Returns:
-        The column name as written and an unbound :class:`Condition` holding the values as text.
-
-    Raises:
-        ConfigError: the text has no operator, no column name or no value.
-    """
-    candidates = _splits(text)
-    if not candidates:
-        raise ConfigError(
-            f"cannot read condition {text!r}: expected COLUMN OP VALUE with OP one of "
-            "=, ==, !=, >, >=, <, <=, in (e.g. 'age>=65', 'sex=female', 'region in north|south')"
-        )
-    chosen = candidates[0]
-    if columns:
-        known = {fold(c) for c in columns}
-        chosen = next((c for c in candidates if fold(c[0]) in known), chosen)
-    column, op, raw = chosen
-    if not column:
-        raise ConfigError(f"condition {text!r} names no column before its operator")
-    if not raw:
-        raise ConfigError(f"condition {text!r} gives no value after its operator")
-    if op == "in":
-        parts = [_unquote(p) for p in raw.split("|" if "|" in raw else ",")]
-        return column, Condition.one_of([p for p in parts if p])
-    value = _unquote(raw)
-    if op in ("eq", "ne"):
-        return column, Condition(op, (value,))
-    if op in ("gt", "ge"):
-        return column, Condition.between(value, None, low_inclusive=op == "ge")
-    return column, Condition.between(None, value, high_inclusive=op == "le")
-
-
-def _splits(text: str) -> list[tuple[str, str, str]]:
-    """Every way to read ``text`` as (column, op, value), by position of the operator."""
-    found = []
-    i = 0
-    while i < len(text):
-        for symbol, op in _WHERE_OPS:
-            if text.startswith(symbol, i):
-                found.append((i, text[:i].strip(), op, text[i + len(symbol) :].strip()))
-                break
-        i += 1
-    found += [(m.start(), text[: m.start()].strip(), "in", text[m.end() :].strip()) for m in _IN.finditer(text)]
-    return [(column, op, value) for _, column, op, value in sorted(found, key=lambda f: f[0])]
-
-
-def _unquote(text: str) -> str:
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        return text[1:-1]
-    return text
+from .column import Column, fold
+from .condition import OPS, Condition, show_value
+from .condition_parse import parse_where, to_condition
+from .schema import TableSchema
 
 
 @dataclass(frozen=True)
@@ -227,7 +50,7 @@ class Conditions:
         """
         if not isinstance(mapping, Mapping):
             raise ConfigError(f"conditions must be a mapping of column to value, got {type(mapping).__name__}")
-        return cls.from_items([(column, _to_condition(column, spec)) for column, spec in mapping.items()], schema)
+        return cls.from_items([(column, to_condition(column, spec)) for column, spec in mapping.items()], schema)
 
     @classmethod
     def from_where(cls, where: Sequence[str], schema: TableSchema) -> Conditions:
@@ -311,26 +134,6 @@ class Conditions:
                     )
 
 
-def _to_condition(column: str, spec: Any) -> Condition:
-    if isinstance(spec, Condition):
-        return spec
-    if isinstance(spec, Mapping):
-        return Condition.from_dict(spec)
-    if isinstance(spec, tuple):
-        if len(spec) != 2:
-            raise ConfigError(
-                f"condition on {column!r}: a tuple means a range (low, high), got {len(spec)} values; "
-                "use a list or set for 'one of'",
-                column=column,
-            )
-        return Condition.between(spec[0], spec[1])
-    if isinstance(spec, (list, set, frozenset)):
-        if not spec:
-            raise ConfigError(f"condition on {column!r}: the set of allowed values is empty", column=column)
-        return Condition.one_of(spec)
-    return Condition.equals(spec)
-
-
 def _resolve(name: str, schema: TableSchema) -> Column:
     if name in schema:
         return schema[name]
@@ -342,7 +145,7 @@ def _resolve(name: str, schema: TableSchema) -> Column:
 
 def _allowed(column: Column) -> str:
     if column.kind == "categorical":
-        return "allowed values: " + ", ".join(_show(c) for c in column.categories or ())
+        return "allowed values: " + ", ".join(show_value(c) for c in column.categories or ())
     if column.kind == "boolean":
         return "allowed values: true, false"
     return f"allowed range: [{column.min}, {column.max}]"

@@ -18,7 +18,8 @@ from ..errors import ConfigError
 from . import constraint_logic as L
 from . import constraint_syntax as S
 from .coerce import normalise_value
-from .schema import Column, TableSchema, fold
+from .column import Column, fold
+from .schema import TableSchema
 
 FINITE_KINDS = ("categorical", "boolean")
 

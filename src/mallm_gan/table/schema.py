@@ -1,128 +1,28 @@
-"""Column and table schema: inferred from a DataFrame, overridable by a metadata JSON, JSON round trip.
+"""The table schema: columns in order, target and task, rules across columns; metadata overrides, JSON round trip.
 
 The schema is what every returned row must obey: column order, kind, categories, bounds and precision.
-It is also the "schema" part of θ that the generator reads.
+It is also the "schema" part of θ that the generator reads. One column is a :class:`~.column.Column`;
+:meth:`TableSchema.from_dataframe` infers them with :mod:`.inference`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import SchemaError
 from ..runstate import read_json
+from .column import Column
 from .constraint_syntax import rule_texts
+from .inference import check_table, infer_column
 
-Kind = Literal["numerical", "categorical", "boolean", "datetime"]
-KINDS: tuple[str, ...] = ("numerical", "categorical", "boolean", "datetime")
 TASKS: tuple[str, ...] = ("classification", "regression")
-
-# Only literal true/false text is read as boolean: "yes"/"no" stays categorical so rows come back in the
-# user's own spelling.
-_TRUE = {"true"}
-_FALSE = {"false"}
-_DATE_RE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
-MAX_DECIMALS = 6
-
-
-def fold(text: str) -> str:
-    """Case- and whitespace-insensitive form of a name or category."""
-    return " ".join(text.split()).casefold()
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of the table.
-
-    Attributes:
-        name: Column name as in the data.
-        kind: numerical, categorical, boolean or datetime.
-        dtype: For numerical columns, ``int`` or ``float``.
-        categories: For categorical columns, the allowed values (str, or int/float when the data had
-            numbers), in first-seen order.
-        min, max: Bounds of numerical columns (numbers) and datetime columns (ISO strings).
-        decimals: Digits after the point that numbers are rounded to (0 for ints).
-        missing_rate: Share of missing values in the training data; 0 means the column is required.
-        description: Free text for the prompt (from metadata).
-    """
-
-    name: str
-    kind: Kind
-    dtype: str | None = None
-    categories: tuple[Any, ...] | None = None
-    min: Any = None
-    max: Any = None
-    decimals: int = 0
-    missing_rate: float = 0.0
-    description: str = ""
-
-    @property
-    def nullable(self) -> bool:
-        return self.missing_rate > 0
-
-    @property
-    def is_integer(self) -> bool:
-        return self.kind == "numerical" and self.dtype == "int"
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if self.categories is not None:
-            out["categories"] = list(self.categories)
-        return {k: v for k, v in out.items() if v is not None and v != ""}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Column:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known - {"type"}
-        if unknown:
-            raise SchemaError(
-                f"column {data.get('name')!r}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}",
-                column=data.get("name"),
-            )
-        data = dict(data)
-        if "type" in data:  # metadata files may say "type" for "kind"
-            data.setdefault("kind", data.pop("type"))
-        if data.get("kind") not in KINDS:
-            raise SchemaError(
-                f"column {data.get('name')!r}: kind must be one of {list(KINDS)}, got {data.get('kind')!r}",
-                column=data.get("name"),
-            )
-        if data.get("categories") is not None:
-            data["categories"] = tuple(data["categories"])
-        return cls(**data)
-
-    def describe(self) -> str:
-        """One line of the schema text the generator reads."""
-        if self.kind == "numerical":
-            text = f"{self.dtype or 'float'}, range [{_fmt(self.min, self.decimals)}, {_fmt(self.max, self.decimals)}]"
-            if self.dtype == "float":
-                text += f", {self.decimals} decimals"
-        elif self.kind == "categorical":
-            text = "one of " + json.dumps(list(self.categories or ()), ensure_ascii=False)
-        elif self.kind == "boolean":
-            text = "true or false"
-        else:
-            text = f"date (ISO 8601) between {self.min} and {self.max}"
-        if self.nullable:
-            text += f"; missing in {self.missing_rate:.0%} of rows (null)"
-        if self.description:
-            text += f" - {self.description}"
-        return f"{self.name}: {text}"
-
-
-def _fmt(value: Any, decimals: int) -> str:
-    if value is None:
-        return "?"
-    if decimals == 0:
-        return str(int(round(float(value))))
-    return f"{float(value):.{decimals}f}"
 
 
 @dataclass(frozen=True)
@@ -307,95 +207,6 @@ def _cast_series(values: pd.Series, column: Column) -> pd.Series:
     # missing stays missing: under pandas < 3 astype("str") would turn None into the text "None"
     text = pd.Series([None if is_missing(v) else str(v) for v in values], index=values.index, dtype=object)
     return text.astype("str") if int(pd.__version__.split(".")[0]) >= 3 else text
-
-
-# -- inference helpers ------------------------------------------------------------------------------
-def check_table(data: pd.DataFrame) -> None:
-    """Raise a :class:`SchemaError` naming the problem if ``data`` cannot be learned from."""
-    if not isinstance(data, pd.DataFrame):
-        raise SchemaError(f"expected a pandas DataFrame, got {type(data).__name__}")
-    if data.shape[1] == 0:
-        raise SchemaError("the table has no columns")
-    names = [str(c) for c in data.columns]
-    empty = [i for i, n in enumerate(names) if not n.strip() or n.startswith("Unnamed: ")]
-    if empty:
-        raise SchemaError(
-            f"column {empty[0] + 1} has an empty name; give every column a header", column=names[empty[0]]
-        )
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise SchemaError(f"column name {name!r} appears more than once", column=name)
-        seen.add(name)
-    if len(data) == 0:
-        raise SchemaError("the table has no rows")
-    if len(data) == 1:
-        raise SchemaError("the table has a single row; at least 2 rows are needed to learn from")
-    for name in data.columns:
-        if data[name].isna().all():
-            raise SchemaError(f"column {name!r} is missing in every row; drop it or fill it", column=name)
-
-
-def infer_column(values: pd.Series, name: str) -> Column:
-    """Infer one column's kind, categories, bounds and precision from its values."""
-    missing_rate = float(values.isna().mean())
-    present = values.dropna()
-    if pd.api.types.is_bool_dtype(values) or _looks_boolean(present):
-        return Column(name, "boolean", missing_rate=missing_rate)
-    if pd.api.types.is_datetime64_any_dtype(values) or _looks_datetime(present):
-        stamps = pd.to_datetime(present, errors="coerce", format="mixed")
-        return Column(
-            name, "datetime", min=stamps.min().isoformat(), max=stamps.max().isoformat(),
-            missing_rate=missing_rate,
-        )
-    numbers = _as_numbers(present)
-    if numbers is not None:
-        integer = _decimals(numbers) == 0
-        if integer and len(np.unique(numbers)) <= 2:
-            # binary-coded columns (0/1, 1/2) are categories, not quantities
-            cats = tuple(int(v) for v in sorted(np.unique(numbers)))
-            return Column(name, "categorical", categories=cats, missing_rate=missing_rate)
-        decimals = 0 if integer else _decimals(numbers)
-        low, high = float(numbers.min()), float(numbers.max())
-        if integer:
-            low, high = int(round(low)), int(round(high))
-        return Column(
-            name, "numerical", dtype="int" if integer else "float", min=low, max=high,
-            decimals=decimals, missing_rate=missing_rate,
-        )
-    cats = tuple(dict.fromkeys(str(v).strip() for v in present))
-    return Column(name, "categorical", categories=cats, missing_rate=missing_rate)
-
-
-def _as_numbers(present: pd.Series) -> np.ndarray | None:
-    if pd.api.types.is_numeric_dtype(present):
-        return present.to_numpy(dtype="float64")
-    converted = pd.to_numeric(present.astype("str").str.strip(), errors="coerce")
-    if len(present) and converted.notna().all():
-        return converted.to_numpy(dtype="float64")
-    return None
-
-
-def _decimals(numbers: np.ndarray) -> int:
-    for digits in range(MAX_DECIMALS + 1):
-        scaled = numbers * 10**digits
-        # float noise is ~1e-16 of the value; 1e-9 leaves room for it and no room for a real digit
-        if np.all(np.abs(scaled - np.round(scaled)) < 1e-9 * np.maximum(1, np.abs(scaled))):
-            return digits
-    return MAX_DECIMALS
-
-
-def _looks_boolean(present: pd.Series) -> bool:
-    if len(present) == 0 or pd.api.types.is_numeric_dtype(present):
-        return False
-    lowered = {str(v).strip().lower() for v in present}
-    return lowered <= (_TRUE | _FALSE) and bool(lowered & _TRUE) and bool(lowered & _FALSE)
-
-
-def _looks_datetime(present: pd.Series) -> bool:
-    if len(present) == 0 or pd.api.types.is_numeric_dtype(present):
-        return False
-    return all(_DATE_RE.match(str(v).strip()) for v in present)
 
 
 def is_missing(value: Any) -> bool:

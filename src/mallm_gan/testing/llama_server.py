@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import ConfigError
-from ..llm.local import default_threads, import_xllamacpp
+from ..llm.local_engine import default_threads, import_xllamacpp
 from ..llm.model_pull import resolve_model
 
 HOST = "127.0.0.1"
@@ -85,7 +85,7 @@ def llama_server(
     base = f"http://{HOST}:{params.port}"
     try:
         # a round trip through the task loop before anything else: destroying the server before its loop
-        # runs hangs (see llm/local.py)
+        # runs hangs (see llm/local_engine.py)
         server.handle_completions({"prompt": ".", "max_tokens": 1})
         _wait_healthy(base, timeout)
         yield f"{base}/v1"

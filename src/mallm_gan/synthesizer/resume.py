@@ -14,12 +14,12 @@ from typing import Any
 
 import pandas as pd
 
-from . import runstate
-from .errors import ConfigError
-from .gan.progress import Progress
-from .settings import Settings, llm_identity
-from .table.schema import TableSchema
-from .theta.process import DataGenerationProcess
+from .. import runstate
+from ..errors import ConfigError
+from ..gan.progress import Progress
+from ..settings import Settings, llm_identity
+from ..table.schema import TableSchema
+from ..theta.process import DataGenerationProcess
 
 log = logging.getLogger(__name__)
 

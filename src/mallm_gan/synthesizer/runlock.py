@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import RunLockedError
+from ..errors import RunLockedError
 
 log = logging.getLogger(__name__)
 

@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import runstate
-from .errors import ConfigError, SchemaError
-from .gan.prompts import MAX_INSTRUCTION_CHARS, estimate_tokens, example_rows, generator_messages
-from .gan.validation import RowValidator
-from .settings import Settings
-from .table.constraints import prepare_constraints
-from .table.schema import TableSchema
-from .theta.causal import hill_climb_dag, validate_dag
-from .theta.process import DEFAULT_INSTRUCTION, DataGenerationProcess
+from .. import runstate
+from ..errors import ConfigError, SchemaError
+from ..gan.prompts import MAX_INSTRUCTION_CHARS, estimate_tokens, example_rows, generator_messages
+from ..gan.validation import RowValidator
+from ..settings import Settings
+from ..table.constraints import prepare_constraints
+from ..table.schema import TableSchema
+from ..theta.causal import hill_climb_dag, validate_dag
+from ..theta.process import DEFAULT_INSTRUCTION, DataGenerationProcess
 
 
 def normalised_train(data: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:

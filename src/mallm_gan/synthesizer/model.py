@@ -18,22 +18,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import inputs, resume, runstate
-from .errors import ConfigError, NotFittedError
-from .gan.clients import open_clients
-from .gan.exposure import ExposureLedger, read_privacy
-from .gan.loop import LoopData, run_loop
-from .gan.optimizer import History
-from .gan.progress import Progress, Stop
-from .gan.sampling import Sampler
-from .gan.seeds import Stream, stream_seed
-from .gan.validation import RowValidator
-from .llm.base import LLMClient
+from .. import runstate
+from ..errors import ConfigError, NotFittedError
+from ..gan.clients import open_clients
+from ..gan.exposure import ExposureLedger, read_privacy
+from ..gan.loop import LoopData, run_loop
+from ..gan.optimizer import History
+from ..gan.progress import Progress, Stop
+from ..gan.sampling import Sampler
+from ..gan.seeds import Stream, stream_seed
+from ..gan.validation import RowValidator
+from ..llm.base import LLMClient
+from ..settings import Settings
+from ..table.conditions import Conditions
+from ..table.schema import TableSchema
+from ..theta.process import DataGenerationProcess
+from . import inputs, resume
 from .runlock import run_lock
-from .settings import Settings
-from .table.conditions import Conditions
-from .table.schema import TableSchema
-from .theta.process import DataGenerationProcess
 
 log = logging.getLogger(__name__)
 
