@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ def test_demo_prints_and_reports_what_it_shows(runner: CliRunner, tmp_path: Path
     assert result.exit_code == 0, result.output
     for mark in ("(a) ", "(b) ", "(c) ", "(d) "):
         assert mark in result.output
+    # where the time went, so a slow demo says which step was slow
+    assert re.search(r"done in \d+ s \(fit \d+ s, sample \d+ s, evaluation and report \d+ s\)", result.output)
     summary = json.loads((out / "run" / "demo.json").read_text())["summary"]
     rows = summary["rows"]
     assert rows["rows"] == 40 and 0 <= rows["new_not_near"] <= rows["new"] <= 40

@@ -63,6 +63,7 @@ def demo(
                      rows_per_call=5, random_state=seed, timeout=600.0)
     model.fit(train, target=meta["target"], task=meta["task"], context=meta["context"], run_dir=run_dir,
               callbacks=[progress_callback()])
+    phases = {"fit": time.perf_counter() - started}
     from ..report.sections import quality_note
 
     note = quality_note(model.llm_name_ or "", llm or "")
@@ -70,8 +71,9 @@ def demo(
     if note:
         console.print(f"[yellow]note:[/] {note}")
     synthetic = _sample(model, rows, out, run_dir)
+    phases["sample"] = time.perf_counter() - started - phases["fit"]
     _evaluate(synthetic, train, test, meta, run_dir)
-    _summarise(model, synthetic, train, test, meta, run_dir, note=note, seed=seed, started=started)
+    _summarise(model, synthetic, train, test, meta, run_dir, note=note, seed=seed, started=started, phases=phases)
 
 
 def _sample(model: Any, rows: int, out: Path, run_dir: Path) -> Any:
@@ -86,7 +88,7 @@ def _sample(model: Any, rows: int, out: Path, run_dir: Path) -> Any:
 
 def _summarise(
     model: Any, synthetic: Any, train: Any, test: Any, meta: dict[str, Any], run_dir: Path, *, note: str | None,
-    seed: int, started: float,
+    seed: int, started: float, phases: dict[str, float],
 ) -> None:
     """What the demo shows (new rows, θ's change, efficacy beside SMOTE): saved, reported and printed."""
     from ..report.demo import efficacy_beside_smote, new_rows, summary_lines, theta_change
@@ -107,8 +109,10 @@ def _summarise(
     for line in summary_lines(summary):
         console.print(line)
     best = model.history_.best()
+    total = time.perf_counter() - started
     console.print(
-        f"done in {time.perf_counter() - started:.0f} s: best θ from iteration {best.iteration + 1}, "
+        f"done in {total:.0f} s (fit {phases['fit']:.0f} s, sample {phases['sample']:.0f} s, evaluation and "
+        f"report {total - phases['fit'] - phases['sample']:.0f} s): best θ from iteration {best.iteration + 1}, "
         f"re-scored discriminator accuracy {best.score:.3f} (0.5 = indistinguishable)"
     )
 
