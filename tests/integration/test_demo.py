@@ -30,7 +30,7 @@ def test_demo_prints_and_reports_what_it_shows(runner: CliRunner, tmp_path: Path
     assert re.search(r"done in \d+ s \(fit \d+ s, sample \d+ s, evaluation and report \d+ s\)", result.output)
     summary = json.loads((out / "run" / "demo.json").read_text())["summary"]
     rows = summary["rows"]
-    assert rows["rows"] == 40 and 0 <= rows["new_not_near"] <= rows["new"] <= 40
+    assert rows["rows"] == 30 and 0 <= rows["new_not_near"] <= rows["new"] <= 30
     assert summary["theta"]["iterations"] == 2
     assert summary["efficacy"]["smote"] is not None and summary["efficacy"]["real"] is not None
     html = (out / "run" / "report.html").read_text()

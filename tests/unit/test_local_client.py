@@ -395,3 +395,14 @@ def test_a_repeat_window_widens_dry_only_where_dry_is_on(monkeypatch: pytest.Mon
     plain_engine = with_engine(plain, lambda r: answer("ok"), monkeypatch)
     complete(plain, seed=2, repeat_window=30)
     assert plain_engine.requests[-1]["dry_allowed_length"] == 8 and plain_engine.requests[-1]["dry_multiplier"] == 0.0
+
+
+def test_threads_take_every_core_only_on_an_idle_machine() -> None:
+    from mallm_gan.llm.local_engine import default_n_parallel, default_threads
+
+    assert default_threads(cores=2, load=0.1) == 2  # idle: both cores
+    assert default_threads(cores=2, load=1.5) == 1  # something else runs: half
+    assert default_threads(cores=8, load=0.5) == 4  # at most 4 (physical cores)
+    assert default_threads(cores=8, load=6.0) == 4
+    assert default_threads(cores=1, load=0.0) == 1
+    assert default_n_parallel(default_threads(cores=2, load=0.1)) == 4

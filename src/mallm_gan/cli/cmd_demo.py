@@ -40,7 +40,7 @@ def demo(
     example: Annotated[str, typer.Option(help=f"Bundled table: {' or '.join(EXAMPLES)}.")] = "adult",
     epochs: Annotated[int, typer.Option(help="Epochs (about 3 minutes on 2 CPU cores with the demo model).")] = 1,
     batch_size: BatchSize = 30,
-    rows: Annotated[int, typer.Option(help="Synthetic rows to sample at the end.")] = 40,
+    rows: Annotated[int, typer.Option(help="Synthetic rows to sample at the end.")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     verbose: Verbose = False,
 ) -> None:

@@ -31,16 +31,33 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_threads() -> int:
-    """Half the cores, at least one.
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this platform
+        return None
+
+
+def default_threads(cores: int | None = None, load: float | None = None) -> int:
+    """Every core (up to 4) on an idle machine, else half the cores, at least one.
 
     llama.cpp's threads busy-wait for each other at every step; when they outnumber the cores that are
     actually free, a small model slows down many times over. Measured with SmolLM2-135M on 2 cores, 8
     concurrent answers: idle machine, 1 thread 68-72 tokens/s, 2 threads 88 (1 slot) to 125 (4 slots);
     machine busy with other work (load 5), 1 thread still ~70, 2 threads 3 (1 slot) to 36 (4 slots).
-    Half the cores also matches llama.cpp's own preference for physical cores.
+    So all cores only when the one-minute load average says almost nothing else runs (below a quarter
+    of the cores), and at most 4, as llama.cpp prefers physical cores to hyper-threads.
+
+    Args:
+        cores: Cores this process may use (default: :func:`available_cores`).
+        load: The one-minute load average (default: the system's, when the platform has one).
     """
-    return max(1, available_cores() // 2)
+    cores = available_cores() if cores is None else cores
+    load = _load_average() if load is None else load
+    half = max(1, cores // 2)
+    if load is not None and load < 0.25 * cores:
+        return max(half, min(cores, 4))
+    return half
 
 
 def default_n_parallel(threads: int | None = None) -> int:
