@@ -38,7 +38,7 @@ def demo(
     llm: Annotated[str | None, typer.Option(
         envvar="MALLM_LLM", help=LLM_HELP + " Default for the demo: the catalogue's demo model.")] = None,
     example: Annotated[str, typer.Option(help=f"Bundled table: {' or '.join(EXAMPLES)}.")] = "adult",
-    epochs: Annotated[int, typer.Option(help="Epochs (about 3 minutes on 2 CPU cores with the demo model).")] = 1,
+    epochs: Annotated[int, typer.Option(help="Epochs (about 2 minutes on 2 idle CPU cores with the demo model).")] = 1,
     batch_size: BatchSize = 30,
     rows: Annotated[int, typer.Option(help="Synthetic rows to sample at the end.")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
