@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from typing import Any
@@ -89,17 +90,27 @@ def serve_fake(
 
 
 def _serve_until_interrupted(server: Any, port: int, description: str) -> None:
-    """Start ``server``, print its base URL on stdout (scripts read it from a pipe), and serve until Ctrl-C."""
+    """Start ``server``, print its base URL on stdout (scripts read it from a pipe), and serve until Ctrl-C.
+
+    Ctrl-C (or SIGTERM) only sets a flag, from before the server starts: an interrupt that lands while the
+    URL is being printed then stops the server as cleanly as one that lands while it waits.
+    """
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.start()
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
-    typer.echo(server.url)
-    sys.stdout.flush()  # scripts read the URL from a pipe while the server keeps running
-    console.print(f"fake OpenAI-compatible server at {server.url} ({description}). Ctrl-C to stop.")
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        console.print(f"stopped after {len(server.requests)} chat requests")
+        try:
+            server.start()
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
+        try:
+            typer.echo(server.url)
+            sys.stdout.flush()  # scripts read the URL from a pipe while the server keeps running
+            console.print(f"fake OpenAI-compatible server at {server.url} ({description}). Ctrl-C to stop.")
+            while not stop.wait(0.2):
+                pass
+            console.print(f"stopped after {len(server.requests)} chat requests")
+        finally:
+            server.stop()
     finally:
-        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
