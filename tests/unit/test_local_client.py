@@ -406,3 +406,17 @@ def test_threads_take_every_core_only_on_an_idle_machine() -> None:
     assert default_threads(cores=8, load=6.0) == 4
     assert default_threads(cores=1, load=0.0) == 1
     assert default_n_parallel(default_threads(cores=2, load=0.1)) == 4
+
+
+def test_mallm_threads_pins_the_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mallm_gan.errors import ConfigError
+    from mallm_gan.llm.local_engine import configured_threads, default_threads
+
+    monkeypatch.setenv("MALLM_THREADS", "3")
+    assert configured_threads() == 3
+    monkeypatch.setenv("MALLM_THREADS", "")
+    assert configured_threads() == default_threads()
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("MALLM_THREADS", bad)
+        with pytest.raises(ConfigError, match="MALLM_THREADS"):
+            configured_threads()

@@ -30,8 +30,8 @@ from .dialects import Dialect
 from .local_engine import (
     Engine,
     EngineSettings,
+    configured_threads,
     default_n_parallel,
-    default_threads,
     get_engine,
     import_xllamacpp,
     loaded_engine,
@@ -92,7 +92,8 @@ class LocalLlamaClient(BaseClient):
         max_concurrency: Requests in flight, at most (and by default, 0) one per slot (``n_parallel``).
         n_ctx: Context tokens per slot (prompt + answer); the engine allocates ``n_ctx * n_parallel``.
         n_parallel: Slots decoded together; default two per thread (2 to 8).
-        threads: CPU threads; default half the cores (see :func:`default_threads`).
+        threads: CPU threads; default ``MALLM_THREADS``, else all cores when idle, else half
+            (see :func:`default_threads`).
         n_gpu_layers: Layers offloaded to a GPU; default all when a GPU build sees a GPU, else 0.
         seed: Sampling seed of requests that carry none.
         verbose: Let llama.cpp's own log lines through to stderr.
@@ -116,7 +117,7 @@ class LocalLlamaClient(BaseClient):
 
     def __post_init__(self) -> None:
         if self.threads is None:
-            self.threads = default_threads()
+            self.threads = configured_threads()
         if self.n_parallel is None:
             self.n_parallel = default_n_parallel(int(self.threads))
         for name in ("n_ctx", "n_parallel", "threads"):

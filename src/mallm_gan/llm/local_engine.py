@@ -60,13 +60,31 @@ def default_threads(cores: int | None = None, load: float | None = None) -> int:
     return half
 
 
+def configured_threads() -> int:
+    """``MALLM_THREADS`` when set (a whole number >= 1), else :func:`default_threads`.
+
+    Pinning the threads also pins a small model's answers: llama.cpp's sums run in another order with
+    another thread count, so the same seed can write other rows.
+    """
+    raw = os.environ.get("MALLM_THREADS", "").strip()
+    if not raw:
+        return default_threads()
+    try:
+        threads = int(raw)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ConfigError(f"MALLM_THREADS must be a whole number >= 1, got {raw!r}")
+    return threads
+
+
 def default_n_parallel(threads: int | None = None) -> int:
     """Slots by default: two per thread, at least 2, at most 8.
 
     On a CPU, slots raise throughput only as far as threads can compute them (measured, SmolLM2 on 1
     thread: 50-70 tokens/s with 1 to 8 slots), while each slot adds KV memory and answer latency.
     """
-    return min(8, max(2, 2 * (threads or default_threads())))
+    return min(8, max(2, 2 * (threads or configured_threads())))
 
 
 def import_xllamacpp() -> Any:
@@ -181,6 +199,7 @@ __all__ = [
     "Engine",
     "EngineSettings",
     "available_cores",
+    "configured_threads",
     "default_n_parallel",
     "default_threads",
     "get_engine",

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import ConfigError
-from ..llm.local_engine import default_threads, import_xllamacpp
+from ..llm.local_engine import configured_threads, import_xllamacpp
 from ..llm.model_pull import resolve_model
 
 HOST = "127.0.0.1"
@@ -70,7 +70,7 @@ def llama_server(
         timeout: Seconds to wait for the server to report healthy.
     """
     xllamacpp = import_xllamacpp()
-    threads = threads or default_threads()
+    threads = threads or configured_threads()
     params = xllamacpp.CommonParams()
     params.model.path = str(resolve_model(model))
     params.n_parallel = n_parallel
